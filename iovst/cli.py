@@ -1,0 +1,83 @@
+"""``iovst`` command line: one subcommand per pipeline stage, each with explicit paths.
+
+Subcommand modules are imported lazily (only the one that runs), so ``iovst --help`` and the
+cheap stages never pay for importing torch. Each module provides::
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None: ...
+    def run(args: argparse.Namespace) -> int | None: ...
+
+User errors (:class:`iovst.errors.IovstError`) print one line ``iovst <cmd>: error: <message>`` to
+stderr and exit with status 2; anything else is a bug and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from .errors import IovstError
+
+#: subcommand -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check-config": ("iovst.config_cmd", "validate a config file and print the filled-in config"),
+    "extract": ("iovst.extract", "probe a video and decode its frames losslessly at the processing size"),
+    "flow": ("iovst.flow", "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5"),
+    "masks": ("iovst.masks", "reliability masks (Ruder et al.) for one flow chunk, into HDF5"),
+    "longterm": ("iovst.masks_longterm", "closest-first long-term weights per target frame, into HDF5"),
+    "flow-preview": ("iovst.preview", "colour-coded flow + mask preview video"),
+    "stylize": ("iovst.stylize", "independent per-frame stylization of one chunk (round 0)"),
+    "multipass": ("iovst.multipass", "one chunk of one multipass round (temporal consistency)"),
+    "encode": ("iovst.encode", "encode frames to H.264 at the source's exact fps, with its audio"),
+    "metrics": ("iovst.metrics", "warping error and style/content losses of a finished run"),
+    "weights": ("iovst.weights", "prefetch / inspect pretrained weights (VGG-19, RAFT)"),
+    "demo-data": ("iovst.synth", "generate the demo clip (with audio) and style image"),
+}
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Top-level parser; only ``command``'s module is imported to add its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="iovst", description="Optimization-based video style transfer (stage commands)."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if name == command:
+            importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command is not None and command not in COMMANDS:
+        command = None
+    parser = build_parser(command)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        rc = module.run(args)
+    except IovstError as exc:
+        print(f"iovst {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
