@@ -1,0 +1,22 @@
+# iovst: optimization-based video style transfer (see README.md).
+#   snakemake --cores 1 --resources gpu=1                       # default config.yaml
+#   snakemake --cores 2 --configfile config/demo.yaml           # 2-core CPU demo
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/extract.smk"
+include: "workflow/rules/flow.smk"
+include: "workflow/rules/stylize.smk"
+include: "workflow/rules/encode.smk"
+
+
+rule all:
+    input:
+        all_targets,
+    default_target: True

@@ -1,0 +1,180 @@
+# Helpers shared by the rules: config validation, paths, chunk arithmetic, per-stage params.
+# Top-level code here runs at every parse (also inside every SLURM job): keep it cheap (no torch).
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from iovst import config as iovst_config
+from iovst.chunks import chunk_of, n_chunks
+from iovst.errors import IovstError
+
+
+def _fail(msg):
+    print(f"iovst: error: {msg}", file=sys.stderr)
+    sys.exit(2)
+
+
+try:
+    _cfg = iovst_config.validate(config)
+except IovstError as _exc:
+    _fail(_exc)
+config.clear()
+config.update(_cfg)
+
+
+def _safe_path(p):
+    """A user path that no program can mistake for an option (leading '-' -> './-...')."""
+    return f"./{p}" if p.startswith("-") else p
+
+
+for _name, _path in list(config["videos"].items()):
+    config["videos"][_name] = _safe_path(_path)
+    if not Path(_path).is_file():
+        _fail(f"config key 'videos.{_name}': video '{_path}' not found")
+for _name, _style in config["styles"].items():
+    _style["images"] = [_safe_path(p) for p in _style["images"]]
+    for _p in _style["images"]:
+        if not Path(_p).is_file():
+            _fail(f"config key 'styles.{_name}.images': style image '{_p}' not found")
+
+R = _safe_path(config["results"].rstrip("/"))
+CACHE = _safe_path(config["cache"].rstrip("/"))
+LOGS = "logs"
+C = config["chunk_size"]
+PASSES = config["multipass"]["passes"]
+FLOW_OFFSETS = config["flow"]["offsets"]
+MP_OFFSETS = config["multipass"]["offsets"] or FLOW_OFFSETS
+MAX_MP_OFFSET = max(MP_OFFSETS)
+FINAL_ROUND = PASSES
+STAGE = iovst_config.STAGE_VERSIONS
+
+
+wildcard_constraints:
+    video="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    style="[A-Za-z0-9][A-Za-z0-9_.-]*",
+    k="[0-9]+",
+    p="[0-9]+",
+
+
+def stage_params(stage, *sections, **extra):
+    """Canonical JSON of the config sections a stage depends on + its code version.
+
+    It is both the rule's ``params:`` (a change reruns exactly the dependent jobs) and the
+    ``--params`` of the ``iovst`` subcommand.
+    """
+    d = {s: config[s] for s in sections}
+    d.update(extra)
+    d["stage_version"] = STAGE[stage]
+    return iovst_config.canonical_json(d)
+
+
+_META = {}
+
+
+def meta_of(video):
+    """meta.json of ``video`` (after the extract checkpoint has run; read once per parse)."""
+    if video not in _META:
+        path = checkpoints.extract.get(video=video).output.meta
+        with open(path) as fh:
+            _META[video] = json.load(fh)
+    return _META[video]
+
+
+def chunks_of(video):
+    return range(n_chunks(meta_of(video)["frame_count"], C))
+
+
+def chunk_name(k):
+    return f"chunk_{k:04d}.h5"
+
+
+def flow_files(video, ks):
+    return [f"{R}/{video}/flow/{chunk_name(k)}" for k in ks]
+
+
+def mask_files(video, ks):
+    return [f"{R}/{video}/masks/{chunk_name(k)}" for k in ks]
+
+
+def round_files(video, style, p, ks):
+    return [f"{R}/{video}/{style}/r{p}/{chunk_name(k)}" for k in ks]
+
+
+def pair_chunks_into(k, max_offset):
+    """Flow/mask chunks holding the pairs (i - N, i) and (i, i + N) for frames i of chunk k."""
+    return range(chunk_of(max(0, k * C - max_offset), C), k + 1)
+
+
+def style_images(style):
+    return config["styles"][style]["images"]
+
+
+def style_args(style):
+    """``--style IMG ... --style-weights W ... --style-scale S`` as one argument string."""
+    import shlex
+
+    st = config["styles"][style]
+    args = [f"--style={p}" for p in st["images"]]
+    if st.get("weights"):
+        args += [f"--style-weight={w}" for w in st["weights"]]
+    args.append(f"--style-scale={st['scale']}")
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def all_targets(wildcards):
+    targets = []
+    for video in config["videos"]:
+        if config["flow"]["preview"]:
+            targets.append(f"{R}/{video}/flow_preview.mp4")
+        for style in config["styles"]:
+            targets.append(f"{R}/{video}/{style}/{video}_{style}.mp4")
+            if config["encode"]["side_by_side"]:
+                targets.append(f"{R}/{video}/{style}/{video}_{style}_side_by_side.mp4")
+            if config["encode"]["previews"]:
+                targets += [f"{R}/{video}/{style}/preview_r{p}.mp4" for p in range(PASSES + 1)]
+    return targets
+
+
+def stylize_extra_inputs(wc):
+    """Brushstroke strokes continue from the previous chunk (moved by the flow): sequential."""
+    if config["stylize"]["method"] != "brushstroke":
+        return {}
+    k = int(wc.k)
+    if k == 0:
+        return {}
+    return {
+        "prev": round_files(wc.video, wc.style, 0, [k - 1]),
+        "flow": flow_files(wc.video, pair_chunks_into(k, 1)),
+        "masks": mask_files(wc.video, pair_chunks_into(k, 1)),
+    }
+
+
+def _opt_args(wc, input):
+    args = []
+    for key in ("prev", "flow", "masks"):
+        if key in input.keys():
+            args.append(f"--{key} " + " ".join(shlex.quote(str(p)) for p in input[key]))
+    return " ".join(args)
+
+
+def multipass_inputs(wc):
+    """Round p, chunk k: own previous round + this round's already-updated neighbours.
+
+    Odd rounds sweep forward (neighbour i - N, chunks before k), even rounds backward
+    (neighbour i + N, chunks after k). Flow/masks: the pairs that touch chunk k's frames.
+    """
+    k, p = int(wc.k), int(wc.p)
+    last = n_chunks(meta_of(wc.video)["frame_count"], C) - 1
+    if p % 2 == 1:
+        nb = range(chunk_of(max(0, k * C - MAX_MP_OFFSET), C), k)
+    else:
+        nb = range(k + 1, min(last, chunk_of((k + 1) * C - 1 + MAX_MP_OFFSET, C)) + 1)
+    pairs = pair_chunks_into(k, MAX_MP_OFFSET)
+    return {
+        "prev": round_files(wc.video, wc.style, p - 1, [k]),
+        "neighbors": round_files(wc.video, wc.style, p, nb),
+        "flow": flow_files(wc.video, pairs),
+        "masks": mask_files(wc.video, pairs),
+        "longterm": f"{R}/{{video}}/longterm/chunk_{{k}}.h5".format(video=wc.video, k=wc.k),
+    }

@@ -1,0 +1,56 @@
+rule stylize:
+    input:
+        unpack(stylize_extra_inputs),
+        meta=f"{R}/{{video}}/meta.json",
+        frames=f"{R}/{{video}}/frames",
+        style=lambda wc: style_images(wc.style),
+    output:
+        f"{R}/{{video}}/{{style}}/r0/chunk_{{k}}.h5",
+    params:
+        chunk_size=C,
+        cache=CACHE,
+        device=config["device"],
+        json=stage_params("stylize", "stylize", "model", "seed"),
+        style=lambda wc: style_args(wc.style),
+        extra=_opt_args,
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../envs/iovst.yaml"
+    log:
+        f"{LOGS}/{{video}}/{{style}}/r0/chunk_{{k}}.log",
+    shell:
+        "iovst stylize --frames-dir={input.frames:q} --meta={input.meta:q} --chunk={wildcards.k} "
+        "--chunk-size={params.chunk_size} {params.style} {params.extra} --out={output:q} --cache-dir={params.cache:q} "
+        "--params={params.json:q} --device={params.device} --threads={threads} 2> {log:q}"
+
+
+rule multipass:
+    input:
+        unpack(multipass_inputs),
+        meta=f"{R}/{{video}}/meta.json",
+        frames=f"{R}/{{video}}/frames",
+        style=lambda wc: style_images(wc.style),
+    output:
+        f"{R}/{{video}}/{{style}}/r{{p}}/chunk_{{k}}.h5",
+    params:
+        chunk_size=C,
+        cache=CACHE,
+        device=config["device"],
+        json=stage_params("multipass", "stylize", "multipass", "model", "seed"),
+        style=lambda wc: style_args(wc.style),
+        neighbors=lambda wc, input: " ".join(shlex.quote(str(p)) for p in input.neighbors),
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../envs/iovst.yaml"
+    log:
+        f"{LOGS}/{{video}}/{{style}}/r{{p}}/chunk_{{k}}.log",
+    shell:
+        "iovst multipass --frames-dir={input.frames:q} --meta={input.meta:q} --round={wildcards.p} "
+        "--chunk={wildcards.k} --chunk-size={params.chunk_size} --prev={input.prev:q} --neighbors {params.neighbors} "
+        "--flow {input.flow:q} --masks {input.masks:q} --longterm={input.longterm:q} {params.style} "
+        "--out={output:q} --cache-dir={params.cache:q} --params={params.json:q} --device={params.device} "
+        "--threads={threads} 2> {log:q}"
