@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "encode": ("iovst.encode", "encode frames to H.264 at the source's exact fps, with its audio"),
     "metrics": ("iovst.metrics", "warping error and style/content losses of a finished run"),
     "weights": ("iovst.weights", "prefetch / inspect pretrained weights (VGG-19, RAFT)"),
-    "demo-data": ("iovst.synth", "generate the demo clip (with audio) and style image"),
+    "demo-data": ("iovst.demo", "generate the demo clip (with audio) and style image"),
 }
 
 
