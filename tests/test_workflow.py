@@ -1,0 +1,153 @@
+"""The Snakemake workflow end to end (tiny CPU config), lint, dry-run scale, parameter caching."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+TINY = {
+    "device": "cpu",
+    "chunk_size": 4,
+    "model": {"weights": "random"},
+    "extract": {"size": 48},
+    "flow": {"method": "dis", "offsets": [1, 2], "preview": True},
+    "stylize": {"iterations": 4, "optimizer": "lbfgs"},
+    "multipass": {"passes": 2, "iterations": 3},
+    "encode": {"preset": "ultrafast", "side_by_side": True},
+}
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+    """Run ``python -m snakemake`` on the repo's Snakefile in ``workdir``."""
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
+    e = dict(os.environ, IOVST_OFFLINE="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    e.update(env or {})
+    r = subprocess.run(cmd, capture_output=True, text=True, env=e, **kw)
+    if check and r.returncode != 0:
+        raise AssertionError(f"snakemake failed ({r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-6000:]}")
+    return r
+
+
+def write_config(workdir: Path, video: Path, style: Path, **over) -> Path:
+    from iovst.config import deep_merge
+
+    cfg = deep_merge(TINY, {"videos": {"clip": str(video)}, "styles": {"paint": {"images": [str(style)]}}})
+    cfg = deep_merge(cfg, over)
+    p = workdir / "config.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    return p
+
+
+def job_counts(dry_run_stdout: str) -> dict[str, int]:
+    """``{rule: count}`` from the job-stats table of a dry run."""
+    counts = {}
+    for line in dry_run_stdout.splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m:
+            counts[m.group(1)] = int(m.group(2))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    from iovst.demo import make_demo_clip
+
+    d = tmp_path_factory.mktemp("clip")
+    p = d / "clip.mp4"
+    make_demo_clip(p, n_frames=10, size=(48, 64), fps=Fraction(25, 1), audio=True)
+    return p
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, clip) -> Path:
+    work = tmp_path_factory.mktemp("run")
+    cfg = write_config(work, clip, ROOT / "data" / "style.png")
+    snakemake(work, "--cores", "2", "--configfile", str(cfg))
+    return work
+
+
+def test_end_to_end_video_keeps_timing_and_audio(finished_run, clip):
+    from iovst.probe import probe
+
+    out = finished_run / "results" / "clip" / "paint" / "clip_paint.mp4"
+    src, res = probe(clip), probe(out)
+    assert res.fps == src.fps == Fraction(25, 1)
+    assert res.frame_count == 10
+    assert res.has_audio and src.has_audio
+    assert abs(res.duration - src.duration) <= 1 / 25 + 1e-6
+    assert (finished_run / "results" / "clip" / "flow_preview.mp4").stat().st_size > 0
+    assert (finished_run / "results" / "clip" / "paint" / "clip_paint_side_by_side.mp4").stat().st_size > 0
+    meta = json.loads((finished_run / "results" / "clip" / "meta.json").read_text())
+    assert (meta["width"], meta["height"]) == (64, 48)
+
+
+def test_every_round_and_chunk_written(finished_run):
+    from iovst import h5io
+
+    base = finished_run / "results" / "clip" / "paint"
+    seen = {}
+    for p in range(3):
+        files = sorted((base / f"r{p}").glob("chunk_*.h5"))
+        assert [f.name for f in files] == ["chunk_0000.h5", "chunk_0001.h5", "chunk_0002.h5"]
+        seen[p] = h5io.chunk_frames_files(files)
+        assert sorted(seen[p]) == list(range(10))
+    # multipass refines: round 2 differs from round 0 (it is not a copy, nor the content photo)
+    assert max(np.abs(seen[2][i] - seen[0][i]).max() for i in range(10)) > 1e-3
+
+
+def test_nothing_to_do_after_finish_and_style_change_keeps_flow(finished_run):
+    cfg = finished_run / "config.yaml"
+    r = snakemake(finished_run, "-n", "--configfile", str(cfg))
+    assert "Nothing to be done" in r.stdout + r.stderr
+    # a new style knob reruns stylization but neither flow nor masks
+    c = yaml.safe_load(cfg.read_text())
+    c["stylize"]["style_weight"] = 123.0
+    cfg2 = finished_run / "config2.yaml"
+    cfg2.write_text(yaml.safe_dump(c))
+    counts = job_counts(snakemake(finished_run, "-n", "--configfile", str(cfg2)).stdout)
+    assert counts.get("stylize") == 3 and counts.get("multipass") == 6
+    assert "flow" not in counts and "masks" not in counts and "extract" not in counts
+    # a flow knob reruns flow and everything downstream, not extract
+    c = yaml.safe_load(cfg.read_text())
+    c["flow"]["dis_preset"] = "fast"
+    cfg3 = finished_run / "config3.yaml"
+    cfg3.write_text(yaml.safe_dump(c))
+    counts = job_counts(snakemake(finished_run, "-n", "--configfile", str(cfg3)).stdout)
+    assert counts.get("flow") == 3 and "extract" not in counts
+
+
+def test_lint_is_clean(tmp_path, clip):
+    cfg = write_config(tmp_path, clip, ROOT / "data" / "style.png")
+    r = snakemake(tmp_path, "--lint", "--configfile", str(cfg), check=False)
+    assert "Lints for" not in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_dry_run_of_10000_frames_is_chunked_and_fast(tmp_path):
+    (tmp_path / "v.mp4").write_bytes(b"")  # never read in a dry run: the checkpoint output exists
+    res = tmp_path / "results" / "big"
+    (res / "frames").mkdir(parents=True)
+    (res / "meta.json").write_text(json.dumps({"fps_num": 30000, "fps_den": 1001, "frame_count": 10000, "width": 512, "height": 288}))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"videos": {"big": "v.mp4"}, "styles": {"s": {"images": [str(ROOT / "data" / "style.png")]}}}))
+    t0 = time.perf_counter()
+    r = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", str(cfg))
+    elapsed = time.perf_counter() - t0
+    counts = job_counts(r.stdout)
+    n_chunks = -(-10000 // 64)
+    assert counts["flow"] == counts["masks"] == counts["stylize"] == n_chunks
+    assert counts["multipass"] == 8 * n_chunks
+    print(f"dry run of 10000 frames: {elapsed:.1f} s for {counts['total']} jobs")
+    assert elapsed < 60  # generous regression guard; the figure is reported by benchmarks/
