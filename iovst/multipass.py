@@ -171,8 +171,9 @@ def run_chunk(
                 seed=int(params["seed"]) * 1_000_003 + round_ * 10_007 + i,
             )
             result = _f16(_np(out))
-            cache.put(key, result)
+            # log before caching: a kill between the two is counted as (at most) one recomputation
             log.info("frame %d: computed (%.1f s, %d temporal terms)", i, time.perf_counter() - t0, len(temporal))
+            cache.put(key, result)
         else:
             log.info("frame %d: reused", i)
         current[i] = result
