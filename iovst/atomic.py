@@ -39,11 +39,18 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
         if tmp_path.exists():
             with open(tmp_path, "rb") as fh:
                 os.fsync(fh.fileno())
+            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; results are shared
         os.replace(tmp_path, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

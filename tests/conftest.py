@@ -1,0 +1,41 @@
+"""Shared test fixtures (keep small)."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pytest
+
+from iovst.ffmpeg import ffmpeg_exe
+
+
+@pytest.fixture
+def make_clip(tmp_path: Path) -> Callable[..., Path]:
+    """Factory writing a small synthetic video with ffmpeg's lavfi sources into ``tmp_path``.
+
+    ``make_clip(name, *, video="testsrc2=size=160x120:rate=25", frames=25, audio=None,
+    codec=("-c:v", "libx264", "-pix_fmt", "yuv420p"), extra=())`` -> path. ``audio`` is a lavfi
+    audio source (e.g. ``"sine=frequency=440:duration=1"``) encoded to AAC unless ``extra`` says
+    otherwise; ``video=None`` makes an audio-only file.
+    """
+
+    def make(name: str = "clip.mp4", *, video: str | None = "testsrc2=size=160x120:rate=25",
+             frames: int = 25, audio: str | None = None,
+             codec: Sequence[str] = ("-c:v", "libx264", "-pix_fmt", "yuv420p"),
+             extra: Sequence[str] = ()) -> Path:
+        out = tmp_path / name
+        args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+        if video is not None:
+            args += ["-f", "lavfi", "-i", video]
+        if audio is not None:
+            args += ["-f", "lavfi", "-i", audio]
+        if video is not None:
+            args += ["-frames:v", str(frames), *codec]
+        if audio is not None:
+            args += ["-c:a", "aac"]
+        subprocess.run([*args, *extra, str(out.resolve())], check=True, capture_output=True)
+        return out
+
+    return make
