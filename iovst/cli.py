@@ -54,6 +54,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
         if name == command:
             importlib.import_module(module).add_arguments(p)
     return parser
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args.verbose)
+    if args.threads > 0:
+        import torch
+
+        torch.set_num_threads(args.threads)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         rc = module.run(args)

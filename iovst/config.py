@@ -23,6 +23,7 @@ STAGE_VERSIONS: dict[str, int] = {
     "extract": 1,
     "flow": 1,
     "masks": 1,
+    "longterm": 1,
     "stylize": 1,
     "multipass": 1,
     "encode": 1,

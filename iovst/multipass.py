@@ -40,7 +40,7 @@ from .errors import InputError
 from .flowstore import FlowStore, LongtermStore, MaskStore
 from .frames import read_frame
 from .meta import load_meta
-from .styles import setup_stylizer
+from .stylize import load_stylizer
 from .warp import warp
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,6 @@ def run_chunk(
     frames = chunk_frames(chunk, chunk_size, n_frames)
     mp = params["multipass"]
     delta = float(mp["blend"])
-    offsets = mp["offsets"] or params.get("flow_offsets") or None
 
     first, prev = h5io.read_frames(prev_file)
     if first != frames.start or prev.shape[0] != len(frames):
@@ -126,10 +125,12 @@ def run_chunk(
     flows, masks = FlowStore(flow_files), MaskStore(mask_files)
     longterm = LongtermStore([longterm_file])
 
-    stylizer, targets, style_digest = setup_stylizer(
-        params=params, device=device, styles=styles, style_weights=style_weights,
-        style_scale=style_scale, frame_hw=(int(meta["height"]), int(meta["width"])),
+    # multipass always refines at pixel level (also after a brushstroke round 0)
+    stylizer, style_digest = load_stylizer(
+        method="gatys", params=params, style_paths=styles, style_weights=style_weights,
+        style_scale=style_scale, frame_hw=(int(meta["height"]), int(meta["width"])), device=device,
     )
+    model, targets = stylizer.model, stylizer.targets
     cache = FrameCache(cache_dir, "multipass")
     key_params = {k: params[k] for k in ("stylize", "multipass", "model", "seed", "stage_version")}
     use_temporal = round_ >= int(mp["temporal_from"]) and float(mp["temporal_weight"]) > 0
@@ -151,8 +152,6 @@ def run_chunk(
         if use_temporal and nb is not None:
             for n, w in longterm.weights(i, direction).items():
                 j = i + sign * n
-                if offsets is not None and n not in offsets:
-                    continue
                 if not 0 <= j < n_frames or not w.any():
                     continue
                 wj = warp(_t(current[j], device), torch.from_numpy(flows.flow(i, j)).to(device))
@@ -164,7 +163,7 @@ def run_chunk(
         )
         result = cache.get(key, shape=content.shape)
         if result is None:
-            out = stylizer.optimize(
+            out = model.optimize(
                 _t(content, device), targets=targets, init=x0,
                 iterations=int(mp["iterations"]), temporal=temporal,
                 temporal_weight=float(mp["temporal_weight"]) if temporal else 0.0,
@@ -201,12 +200,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", required=True, type=Path)
     p.add_argument("--params", required=True, help="JSON: {stylize, multipass, model, seed, stage_version}")
     p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
     params = parse_params(args.params)
     meta = load_meta(args.meta)
     first, frames, cache = run_chunk(

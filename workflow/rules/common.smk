@@ -58,12 +58,18 @@ wildcard_constraints:
 
 
 def stage_params(stage, *sections, **extra):
-    """Canonical JSON of the config sections a stage depends on + its code version.
+    """Canonical JSON of the config section(s) a stage depends on + its code version.
+
+    One section: that section's keys at the top level (``{"size": 512, ..., "stage_version": 1}``);
+    several: ``{"stylize": {...}, "model": {...}, ..., "stage_version": 1}``.
 
     It is both the rule's ``params:`` (a change reruns exactly the dependent jobs) and the
     ``--params`` of the ``iovst`` subcommand.
     """
-    d = {s: config[s] for s in sections}
+    if len(sections) == 1:  # single-section stages get the section itself
+        d = dict(config[sections[0]])
+    else:
+        d = {s: config[s] for s in sections}
     d.update(extra)
     d["stage_version"] = STAGE[stage]
     return iovst_config.canonical_json(d)

@@ -7,7 +7,7 @@ rule flow:
     params:
         chunk_size=C,
         device=config["device"],
-        json=stage_params("flow", "flow", "model"),
+        json=stage_params("flow", "flow", torch_home=config["model"]["torch_home"]),
     threads: 2
     resources:
         gpu=1,
@@ -44,7 +44,7 @@ rule longterm:
         f"{R}/{{video}}/longterm/chunk_{{k}}.h5",
     params:
         chunk_size=C,
-        json=stage_params("masks", offsets=MP_OFFSETS),
+        json=stage_params("longterm", offsets=MP_OFFSETS),
     conda:
         "../envs/iovst.yaml"
     log:

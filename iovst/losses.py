@@ -1,0 +1,123 @@
+"""Loss terms of optimization-based style transfer, all computed in fp32.
+
+Every term is normalised so its size does not depend on the resolution or the number of layers:
+
+* Gram matrices are divided by ``C * H * W`` (a mean over positions, scaled by 1/C), so an image and
+  a tiling of it have the same Gram;
+* content and style terms are means of squared differences; the content term is averaged over its
+  layers and the style term uses per-layer weights normalised to sum 1;
+* total variation and the temporal term are means over pixels (and channels).
+
+Scale of the defaults (config ``stylize``): torchvision's VGG-19 takes ``[0, 1]`` RGB normalised by
+the ImageNet mean/std, so the Caffe-era weights of Gatys / Ruder / neural-style (content 5,
+style 1e2, ...) do not carry over. With the normalisations above, ``style_weight = 1e5`` against
+``content_weight = 1`` is a *starting point*, not a tuned value: print each term's size at
+iteration 0 with the real weights via ``iovst stylize --report-losses`` and adjust.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+
+
+def gram(f: torch.Tensor) -> torch.Tensor:
+    """Gram matrix of features ``f`` ``(B, C, H, W)`` -> ``(B, C, C)`` fp32, divided by ``C*H*W``.
+
+    Always fp32, also inside an autocast region.
+    """
+    if f.ndim != 4:
+        raise ValueError(f"gram expects (B, C, H, W) features, got {tuple(f.shape)}")
+    b, c, h, w = f.shape
+    with torch.autocast(device_type=f.device.type, enabled=False):
+        v = f.float().reshape(b, c, h * w)
+        return torch.bmm(v, v.transpose(1, 2)) / (c * h * w)
+
+
+def normalise_weights(weights: Sequence[float], *, what: str = "weights") -> list[float]:
+    """``weights`` divided by their sum; raises ``ValueError`` for negative values or a zero sum."""
+    w = [float(x) for x in weights]
+    if any(x < 0 for x in w) or sum(w) <= 0:
+        raise ValueError(f"{what} must be >= 0 with a positive sum, got {w}")
+    total = sum(w)
+    return [x / total for x in w]
+
+
+def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Mean squared difference of features, averaged over the layers of ``targets`` (scalar fp32).
+
+    ``features[l]`` ``(1, C, H, W)`` and ``targets[l]`` must have the same shape.
+    """
+    terms = []
+    for name, t in targets.items():
+        f = features[name]
+        if f.shape != t.shape:
+            raise ValueError(f"content layer {name}: features {tuple(f.shape)} vs target {tuple(t.shape)}")
+        terms.append(torch.mean((f.float() - t.float()) ** 2))
+    return torch.stack(terms).mean()
+
+
+def style_loss(
+    features: Mapping[str, torch.Tensor],
+    target_grams: Mapping[str, torch.Tensor],
+    layer_weights: Mapping[str, float],
+) -> torch.Tensor:
+    """``Σ_l w_l · mean((gram(F_l) − T_l)²)`` with ``w`` normalised to sum 1 (scalar fp32).
+
+    Args:
+        features: ``{layer: (B, C, H, W)}`` activations of the image being optimised.
+        target_grams: ``{layer: (1 or B, C, C)}`` fp32 target Grams.
+        layer_weights: ``{layer: weight >= 0}``; the layers summed over.
+    """
+    names = list(layer_weights)
+    w = normalise_weights([layer_weights[n] for n in names], what="style layer weights")
+    total = None
+    for name, wl in zip(names, w):
+        g = gram(features[name])
+        t = target_grams[name]
+        if g.shape[-2:] != t.shape[-2:]:
+            raise ValueError(f"style layer {name}: Gram {tuple(g.shape)} vs target {tuple(t.shape)}")
+        term = wl * torch.mean((g - t.float()) ** 2)
+        total = term if total is None else total + term
+    return total
+
+
+def tv_loss(x: torch.Tensor) -> torch.Tensor:
+    """Total variation of ``x`` ``(B, C, H, W)``: mean squared horizontal plus mean squared vertical
+    neighbour difference (the smooth, squared form used by neural-style). Scalar fp32; 0 for a
+    constant image."""
+    if x.ndim != 4:
+        raise ValueError(f"tv_loss expects (B, C, H, W), got {tuple(x.shape)}")
+    x = x.float()
+    dx = x[..., :, 1:] - x[..., :, :-1]
+    dy = x[..., 1:, :] - x[..., :-1, :]
+    return torch.mean(dx**2) + torch.mean(dy**2)
+
+
+def temporal_loss(
+    x: torch.Tensor, warped: Sequence[torch.Tensor], weights: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """Masked temporal loss ``Σ_N mean(c_N · (x − ω_N)²)`` (Ruder et al.; one term per offset, summed).
+
+    Args:
+        x: ``(1, 3, H, W)`` the image being optimised.
+        warped: per offset, the neighbour's stylised frame warped onto ``x``'s grid, ``(1, 3, H, W)``.
+        weights: per offset, the reliability / long-term weight ``c_N`` ``(1, 1, H, W)`` in ``[0, 1]``.
+
+    The mean runs over channels and pixels (``D = 3·H·W``), as in the paper. Scalar fp32; 0 without
+    terms.
+    """
+    if len(warped) != len(weights):
+        raise ValueError(f"temporal_loss: {len(warped)} warped image(s) but {len(weights)} weight map(s)")
+    x32 = x.float()
+    total = x32.new_zeros(())
+    for i, (w, c) in enumerate(zip(warped, weights)):
+        if w.shape != x.shape:
+            raise ValueError(f"temporal term {i}: warped {tuple(w.shape)} vs image {tuple(x.shape)}")
+        if c.ndim != 4 or c.shape[0] != x.shape[0] or c.shape[1] != 1 or c.shape[2:] != x.shape[2:]:
+            raise ValueError(
+                f"temporal term {i}: weight {tuple(c.shape)} must be ({x.shape[0]}, 1, {x.shape[2]}, {x.shape[3]})"
+            )
+        total = total + torch.mean(c.float() * (x32 - w.float()) ** 2)
+    return total

@@ -1,0 +1,134 @@
+"""Run metrics: warping error (Lai et al., ECCV 2018) of a finished run.
+
+Warping error of an output video ``O`` (temporal consistency; lower is steadier)::
+
+    E = mean over pairs t of  sum_i M_t(i) ||O_t(i) - warp(O_{t+1}, F_t)(i)||² / sum_i M_t(i)
+
+with ``F_t`` the flow ``t -> t+1`` estimated on the *input* frames (the flow stage's), ``warp`` =
+:func:`iovst.warp.warp` (``warp(O_{t+1}, F_t)`` brings ``O_{t+1}`` onto frame ``t``), ``M_t`` the
+reliability on ``t`` of that warp (the masks stage's, Ruder's thresholds), ``||.||²`` the squared
+L2 norm over the RGB channels, images in ``[0, 1]``. A frozen or blurred video also scores low:
+report it next to a style/content measure.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from . import h5io
+from .atomic import write_json
+from .errors import InputError
+from .flowstore import FlowStore, MaskStore
+from .warp import warp
+
+
+def pair_warping_error(output_t: np.ndarray, output_next: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float | None:
+    """Masked mean squared warping error of one pair; ``None`` when the mask is all zero.
+
+    Args:
+        output_t, output_next: ``(H, W, 3)`` float output frames ``t`` and ``t+1`` in ``[0, 1]``.
+        flow: ``(2, H, W)`` flow ``t -> t+1`` (pixels) on the input frames.
+        mask: ``(H, W)`` reliability ``M_t`` in ``[0, 1]`` (weights, soft masks allowed).
+    """
+    h, w = output_t.shape[:2]
+    if output_t.shape != (h, w, 3) or output_next.shape != (h, w, 3) or flow.shape != (2, h, w) or mask.shape != (h, w):
+        raise ValueError(
+            f"pair_warping_error: outputs {output_t.shape}, {output_next.shape}, flow {flow.shape}, "
+            f"mask {mask.shape} (expected (H, W, 3), (H, W, 3), (2, H, W), (H, W))"
+        )
+    nxt = torch.from_numpy(np.ascontiguousarray(output_next, np.float32)).permute(2, 0, 1)
+    warped = warp(nxt, torch.from_numpy(np.ascontiguousarray(flow, np.float32))).permute(1, 2, 0).numpy()
+    m = np.asarray(mask, np.float64)
+    total = m.sum()
+    if total <= 0:
+        return None
+    err = ((np.asarray(output_t, np.float64) - warped) ** 2).sum(axis=-1)
+    return float((m * err).sum() / total)
+
+
+def warping_error(
+    outputs: Sequence[np.ndarray], flows_fwd: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+) -> float:
+    """Warping error of consecutive ``outputs`` (see the module docstring).
+
+    Args:
+        outputs: ``T`` frames ``(H, W, 3)`` float in ``[0, 1]``.
+        flows_fwd: ``T - 1`` flows ``(2, H, W)``, ``flows_fwd[t]`` = input flow ``t -> t+1``.
+        masks: ``T - 1`` reliabilities ``(H, W)`` on frame ``t`` of warping ``t+1`` into ``t``.
+
+    Returns:
+        The mean over pairs whose mask is not all zero.
+
+    Raises:
+        ValueError: wrong counts/shapes, or no pair with a reliable pixel.
+    """
+    if len(outputs) < 2 or len(flows_fwd) != len(outputs) - 1 or len(masks) != len(outputs) - 1:
+        raise ValueError(
+            f"warping_error: {len(outputs)} outputs need {len(outputs) - 1} flows and masks "
+            f"(at least 2 outputs), got {len(flows_fwd)} flows and {len(masks)} masks"
+        )
+    errs = [e for t in range(len(flows_fwd))
+            if (e := pair_warping_error(outputs[t], outputs[t + 1], flows_fwd[t], masks[t])) is not None]
+    if not errs:
+        raise ValueError("warping_error: every mask is all zero (no reliable pixel)")
+    return float(np.mean(errs))
+
+
+def _frames_in_order(chunk_paths: Sequence[str | Path]) -> Iterator[tuple[int, np.ndarray]]:
+    """``(index, (H, W, 3) float32)`` of all result chunks in frame order, one chunk in memory."""
+    firsts = []
+    for p in chunk_paths:
+        with h5io.open_checked(p, kind="frames") as f:
+            firsts.append((int(f.attrs["first_frame"]), p))
+    for _, p in sorted(firsts):
+        first, arr = h5io.read_frames(p)
+        for j in range(arr.shape[0]):
+            yield first + j, arr[j]
+
+
+def run_metrics(*, chunk_paths: Sequence[str | Path], flow_paths: Sequence[str | Path],
+                mask_paths: Sequence[str | Path]) -> dict[str, Any]:
+    """Metrics of a finished run: ``{"warping_error": float, "pairs": int, "frames": int}``.
+
+    Frames are streamed chunk by chunk; only consecutive frames present in ``chunk_paths`` form pairs.
+    """
+    errs: list[float] = []
+    n_frames = 0
+    prev: tuple[int, np.ndarray] | None = None
+    with FlowStore(flow_paths) as flows, MaskStore(mask_paths) as masks:
+        for i, frame in _frames_in_order(chunk_paths):
+            n_frames += 1
+            if prev is not None and prev[0] == i - 1:
+                t = i - 1
+                try:
+                    flow, mask = flows.flow(t, i), masks.reliability(t, i)
+                except KeyError as exc:
+                    raise InputError(f"metrics: {exc.args[0]}") from None
+                e = pair_warping_error(prev[1], frame, flow, mask)
+                if e is not None:
+                    errs.append(e)
+            prev = (i, frame)
+    if not errs:
+        raise InputError(f"metrics: no pair of consecutive frames with reliable pixels in {len(chunk_paths)} result chunk(s)")
+    return {"warping_error": float(np.mean(errs)), "pairs": len(errs), "frames": n_frames}
+
+
+# ----------------------------------------------------------------------------------------- CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--chunks", nargs="+", required=True, help="result chunk HDF5 files (kind=frames)")
+    p.add_argument("--flow", nargs="+", required=True, help="flow chunk HDF5 files of the input video")
+    p.add_argument("--masks", nargs="+", required=True, help="mask chunk HDF5 files of the input video")
+    p.add_argument("--json", default=None, help="also write the metrics as JSON here")
+
+
+def run(args: argparse.Namespace) -> int:
+    result = run_metrics(chunk_paths=args.chunks, flow_paths=args.flow, mask_paths=args.masks)
+    print(f"warping_error: {result['warping_error']:.6f} ({result['pairs']} pairs, {result['frames']} frames)")
+    if args.json:
+        write_json(args.json, result)
+    return 0

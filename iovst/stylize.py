@@ -1,0 +1,273 @@
+"""``iovst stylize``: round 0, independent per-frame stylisation of one chunk of frames.
+
+Command line::
+
+    iovst stylize --frames-dir D --meta M --chunk K --chunk-size C --style IMG... \\
+        [--style-weights W...] [--style-scale S] --out R.h5 --cache-dir CACHE --params JSON \\
+        --device DEV [--report-losses]
+
+``--params`` (inline JSON or ``@file``), one canonical JSON object::
+
+    {"stylize": {...},       # the config's `stylize` section, defaults filled (method, layers, weights,
+                             #   optimizer, iterations, init, original_colors, brushstroke, ...)
+     "model": {"weights": "auto", "torch_home": null},   # the config's `model` section
+     "seed": 0,              # the config's global seed (per-frame seeds derive from it)
+     "stage_version": 1}     # iovst.config.STAGE_VERSIONS["stylize"]
+
+Style images, their blend weights and scale come from ``--style``, ``--style-weights`` and
+``--style-scale`` (config ``styles.<name>``); they enter the cache key through the decoded images'
+hashes, so they need not be in ``--params``.
+
+The model and the style targets (Grams) are built once per job; then each frame of chunk ``K`` is
+either reused from the undeclared cache ``CACHE/stylize/`` or optimised from scratch (logged as
+``frame 12: reused`` / ``frame 12: computed (3.1 s)``), and the chunk is written to ``R.h5``
+(``kind=frames``, attrs ``first_frame``, ``round = 0``, ``method``, ``params_hash``, ``weights``,
+``warning``, ``styles``, ``style_weights``, ``style_scale``). The cache key hashes the stage name,
+the params, the frame's pixels, the per-frame seed, the style images' pixels, blend weights and
+scale, and where the VGG weights came from.
+
+``--report-losses`` prints each loss term (raw, weight, weighted) for the chunk's first frame at
+iteration 0 with the configured weights, and exits without optimising or writing anything: the
+evidence for tuning ``content_weight`` / ``style_weight`` / ``tv_weight`` against the real VGG.
+
+Methods: ``stylize.method`` selects a stylizer factory in :data:`METHODS`. ``gatys`` is
+:class:`GatysStylizer`; ``brushstroke`` registers its own factory there (same interface).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from . import h5io
+from .cache import FrameCache, hash_arrays, make_key
+from .chunks import chunk_frames
+from .config import canonical_json, params_hash, parse_params
+from .device import resolve_device
+from .errors import ConfigError, InputError
+from .frames import read_frame, read_image
+from .meta import load_meta
+from .gatys import Gatys, GatysParams, frame_seed
+from .weights import WeightsInfo, set_torch_home
+
+log = logging.getLogger(__name__)
+
+STAGE = "stylize"
+PARAMS_KEYS = ("stylize", "model", "seed", "stage_version")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames-dir", required=True, help="directory of %%06d.png frames")
+    p.add_argument("--meta", required=True, help="meta.json written by 'iovst extract'")
+    p.add_argument("--chunk", type=int, required=True, help="chunk index K (0-based)")
+    p.add_argument("--chunk-size", type=int, required=True, help="frames per chunk C")
+    p.add_argument("--style", action="append", required=True, metavar="IMG",
+                   help="style image (repeat the option for a blend: --style=a.png --style=b.png)")
+    p.add_argument("--style-weight", dest="style_weights", action="append", type=float, default=None, metavar="W",
+                   help="blend weight per style image (normalised to sum 1; default equal)")
+    p.add_argument("--style-scale", type=float, default=1.0,
+                   help="style image area relative to the frame area (default 1)")
+    p.add_argument("--out", help="result chunk R.h5 (required unless --report-losses)")
+    p.add_argument("--cache-dir", help="undeclared per-frame cache root (required unless --report-losses)")
+    p.add_argument("--params", required=True, help="JSON (or @file): see 'iovst.stylize' docstring")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--report-losses", action="store_true",
+                   help="print each loss term at iteration 0 for the chunk's first frame and exit")
+
+
+# ------------------------------------------------------------------------------------ stylizers
+def _to_tensor(image: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` float -> ``(1, 3, H, W)`` float32."""
+    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None].contiguous()
+
+
+def _to_image(t: torch.Tensor) -> np.ndarray:
+    """``(1, 3, H, W)`` -> ``(H, W, 3)`` float32 numpy (host copy)."""
+    return t[0].permute(1, 2, 0).float().cpu().numpy()
+
+
+class GatysStylizer:
+    """Per-frame Gatys stylisation: model and style targets built once, then called per frame.
+
+    Stylizer interface (shared by every entry of :data:`METHODS`): constructed with the keyword
+    arguments below; attribute ``weights_info``; ``__call__(frame (H, W, 3) float32 in [0, 1], *,
+    seed) -> (H, W, 3) float32 in [0, 1]``; ``report(frame, *, seed) -> str``.
+    """
+
+    def __init__(
+        self,
+        *,
+        section: Mapping[str, Any],
+        styles: Sequence[np.ndarray],
+        style_weights: Sequence[float] | None,
+        style_scale: float,
+        frame_hw: tuple[int, int],
+        device: torch.device,
+        weights: str,
+        seed: int,
+    ) -> None:
+        self.params = GatysParams.from_config(section)
+        self.model = Gatys(params=self.params, device=device, weights=weights, seed=seed)
+        self.weights_info: WeightsInfo = self.model.weights_info
+        self.targets = self.model.style_targets(styles, style_weights, frame_hw=frame_hw, scale=style_scale)
+
+    def __call__(self, frame: np.ndarray, *, seed: int) -> np.ndarray:
+        content = _to_tensor(frame)
+        out = self.model.optimize(content, targets=self.targets, iterations=self.params.iterations, seed=seed)
+        return _to_image(out)
+
+    def report(self, frame: np.ndarray, *, seed: int) -> str:
+        """Table of loss terms at iteration 0 (the configured init and, for contrast, noise)."""
+        content = _to_tensor(frame)
+        inits = {f"init={self.params.init}": self.model.initial(content, seed=seed)}
+        if self.params.init == "content":
+            g = torch.Generator().manual_seed(seed)
+            inits["noise (for scale)"] = torch.rand(tuple(content.shape), generator=g)
+        p = self.params
+        weights = {"content": p.content_weight, "style": p.style_weight, "tv": p.tv_weight}
+        lines = [f"{'image':20s} {'term':8s} {'raw':>12s} {'weight':>10s} {'weighted':>12s}"]
+        for label, x in inits.items():
+            raw = self.model.loss_terms(x, content, self.targets, weighted=False)
+            for term, w in weights.items():
+                lines.append(f"{label:20s} {term:8s} {raw[term]:12.4e} {w:10.3g} {raw[term] * w:12.4e}")
+            lines.append(f"{label:20s} {'total':8s} {'':>12s} {'':>10s} {raw['total']:12.4e}")
+        return "\n".join(lines)
+
+
+#: stylize.method -> stylizer factory (see :class:`GatysStylizer` for the interface).
+METHODS: dict[str, Callable[..., Any]] = {"gatys": GatysStylizer}
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _check_params(params: Any) -> dict[str, Any]:
+    if not isinstance(params, dict):
+        raise ConfigError("--params: expected a JSON object {stylize, model, seed, stage_version}")
+    missing = [k for k in PARAMS_KEYS if k not in params]
+    if missing:
+        raise ConfigError(f"--params: missing key '{missing[0]}' (expected {', '.join(PARAMS_KEYS)})")
+    if not isinstance(params["stylize"], dict) or not isinstance(params["model"], dict):
+        raise ConfigError("--params: 'stylize' and 'model' must be objects (the config sections)")
+    if not isinstance(params["seed"], int) or params["seed"] < 0:
+        raise ConfigError(f"--params: 'seed' must be an integer >= 0, got {params['seed']!r}")
+    return params
+
+
+def _weights_key(info: WeightsInfo) -> dict[str, str]:
+    """What the result depends on: the source, and the seed or file hash (not the cache path)."""
+    return {"model": info.model, "source": info.source, "detail": "" if info.source == "imagenet" else info.detail}
+
+
+def _frame(frames_dir: str, index: int, hw: tuple[int, int]) -> np.ndarray:
+    frame = read_frame(frames_dir, index)
+    if frame.shape[:2] != hw:
+        raise InputError(f"frame {index} in '{frames_dir}': size {frame.shape[1]}x{frame.shape[0]} "
+                         f"but meta says {hw[1]}x{hw[0]}")
+    return frame
+
+
+def load_stylizer(
+    *,
+    method: str,
+    params: Mapping[str, Any],
+    style_paths: Sequence[str | Path],
+    style_weights: Sequence[float] | None,
+    style_scale: float,
+    frame_hw: tuple[int, int],
+    device: torch.device,
+) -> tuple[Any, str]:
+    """Build a stylizer of ``method`` (model + style targets, once per job) and its style digest.
+
+    Style images are read first, so a missing or corrupt one fails (``InputError`` naming it)
+    before any model work. The digest (hex) covers the style images' pixels, blend weights, scale
+    and where the VGG weights came from: it goes into every per-frame cache key.
+    """
+    styles = [read_image(p) for p in style_paths]
+    set_torch_home(params["model"].get("torch_home"))
+    stylizer = METHODS[method](
+        section=params["stylize"], styles=styles, style_weights=style_weights,
+        style_scale=style_scale, frame_hw=frame_hw, device=device,
+        weights=params["model"].get("weights", "auto"), seed=params["seed"],
+    )
+    digest = make_key(
+        "style", {"style_weights": list(style_weights or []), "style_scale": style_scale,
+                  "weights": _weights_key(stylizer.weights_info)},
+        *[hash_arrays(s) for s in styles],
+    )
+    return stylizer, digest
+
+
+# ------------------------------------------------------------------------------------ stage
+def run(args: argparse.Namespace) -> int:
+    params = _check_params(parse_params(args.params))
+    method = params["stylize"].get("method", "gatys")
+    if method not in METHODS:
+        raise ConfigError(f"config key 'stylize.method': {method!r} is not available (have {sorted(METHODS)})")
+    if not args.report_losses and (not args.out or not args.cache_dir):
+        raise ConfigError("stylize: --out and --cache-dir are required (unless --report-losses)")
+    if args.style_weights is not None and len(args.style_weights) != len(args.style):
+        raise ConfigError(f"--style-weights: {len(args.style_weights)} weight(s) for {len(args.style)} style image(s)")
+    if args.style_weights is not None and (min(args.style_weights) < 0 or sum(args.style_weights) <= 0):
+        raise ConfigError(f"--style-weights: must be >= 0 with a positive sum, got {args.style_weights}")
+    if args.style_scale <= 0:
+        raise ConfigError(f"--style-scale: must be > 0, got {args.style_scale}")
+
+    meta = load_meta(args.meta)
+    hw = (meta["height"], meta["width"])
+    try:
+        indices = chunk_frames(args.chunk, args.chunk_size, meta["frame_count"])
+    except ValueError as exc:
+        raise ConfigError(f"--chunk/--chunk-size: {exc}") from None
+    device = resolve_device(args.device)
+    seed = params["seed"]
+    t0 = time.perf_counter()
+    stylizer, style_digest = load_stylizer(
+        method=method, params=params, style_paths=args.style, style_weights=args.style_weights,
+        style_scale=args.style_scale, frame_hw=hw, device=device,
+    )
+    log.info("%s model and style targets ready (%.1f s, weights %s)", method, time.perf_counter() - t0,
+             stylizer.weights_info.source)
+
+    if args.report_losses:
+        i = indices.start
+        print(f"loss terms at iteration 0, frame {i} ({hw[1]}x{hw[0]}), VGG weights: {stylizer.weights_info.source}")
+        if stylizer.weights_info.warning:
+            print(f"WARNING: {stylizer.weights_info.warning}")
+        print(stylizer.report(_frame(args.frames_dir, i, hw), seed=frame_seed(seed, i)))
+        return 0
+
+    cache = FrameCache(Path(args.cache_dir), STAGE)
+    results = []
+    for i in indices:
+        frame = _frame(args.frames_dir, i, hw)
+        fseed = frame_seed(seed, i)
+        key = make_key(STAGE, params, hash_arrays(frame), str(fseed), style_digest)
+        out = cache.get(key, shape=frame.shape)
+        if out is not None:
+            log.info("frame %d: reused", i)
+        else:
+            t = time.perf_counter()
+            out = stylizer(frame, seed=fseed).astype(np.float16)
+            # log before caching: a kill between the two counts as (at most) one recomputed frame
+            log.info("frame %d: computed (%.1f s)", i, time.perf_counter() - t)
+            cache.put(key, out)
+        results.append(out.astype(np.float32))
+
+    blend = args.style_weights or [1.0] * len(args.style)
+    h5io.write_frames(
+        args.out, np.stack(results), first_frame=indices.start,
+        attrs={
+            "round": 0, "method": method, "params_hash": params_hash(params), "stage_version": params["stage_version"],
+            "weights": canonical_json(stylizer.weights_info.as_dict()), "warning": stylizer.weights_info.warning,
+            "styles": json.dumps([str(p) for p in args.style]),
+            "style_weights": [w / sum(blend) for w in blend], "style_scale": args.style_scale,
+        },
+    )
+    log.info("%s", cache.summary())
+    return 0

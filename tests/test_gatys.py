@@ -1,0 +1,180 @@
+"""Gatys core on CPU with random VGG weights at tiny sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iovst.config import load_schema
+from iovst.errors import ConfigError
+from iovst.gatys import Gatys, GatysParams, frame_seed, rgb_to_yiq
+from iovst.vgg import VGGFeatures
+
+HW = (32, 32)
+
+
+def params(**over) -> GatysParams:
+    base = {"iterations": 4, "style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu3_2"]}
+    base.update(over)
+    return GatysParams.from_config(base)
+
+
+def model(**over) -> Gatys:
+    return Gatys(params=params(**over), device="cpu", weights="random", seed=0)
+
+
+@pytest.fixture(scope="module")
+def style_images() -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.random((20, 44, 3), dtype=np.float32), rng.random((30, 30, 3), dtype=np.float32)]
+
+
+@pytest.fixture(scope="module")
+def content() -> torch.Tensor:
+    torch.manual_seed(3)
+    return torch.rand(1, 3, *HW)
+
+
+def test_params_defaults_come_from_schema_and_bad_values_are_config_errors():
+    schema = load_schema()["properties"]["stylize"]["properties"]
+    p = GatysParams.from_config({})
+    assert p.style_weight == schema["style_weight"]["default"]
+    assert p.style_layers == tuple(schema["style_layers"]["default"])
+    assert GatysParams.from_config({"method": "gatys", "brushstroke": {}}) == p
+    with pytest.raises(ConfigError, match="stylize.nonsense"):
+        GatysParams.from_config({"nonsense": 1})
+    with pytest.raises(ConfigError, match="relu1_3"):
+        GatysParams.from_config({"style_layers": ["relu1_3"]})
+    with pytest.raises(ConfigError, match="style_layer_weights"):
+        GatysParams.from_config({"style_layer_weights": [1.0]})
+
+
+def test_vgg_truncated_frozen_and_conv_outputs_not_clobbered():
+    v = VGGFeatures(layers=["conv2_1", "relu2_1"], weights="random")
+    assert len(v.body) == 7 and not any(p.requires_grad for p in v.parameters()) and not v.training
+    out = v(torch.rand(1, 3, 16, 16))
+    assert (out["conv2_1"] < 0).any() and torch.equal(out["relu2_1"], out["conv2_1"].clamp_min(0))
+    with pytest.raises(ValueError, match=r"\(1, 16, 16\)"):
+        v(torch.rand(1, 16, 16))
+
+
+def test_vgg_accepts_full_model_and_features_only_state_dicts(tmp_path):
+    import torchvision
+
+    full = torchvision.models.vgg19()
+    torch.save(full.state_dict(), tmp_path / "full.pth")
+    torch.save(full.features.state_dict(), tmp_path / "features.pth")
+    x = torch.rand(1, 3, 16, 16)
+    for name in ("full.pth", "features.pth"):
+        v = VGGFeatures(layers=["relu1_1"], weights=str(tmp_path / name))
+        torch.testing.assert_close(v(x)["relu1_1"], full.features[:2]((x - v.mean) / v.std))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loss_decreases(optimizer, style_images, content):
+    g = model(optimizer=optimizer, lr=0.05)
+    t = g.style_targets(style_images[:1], None, frame_hw=HW)
+    before = g.loss_terms(content, content, t)["total"]
+    out = g.optimize(content, targets=t, iterations=10)
+    after = g.loss_terms(out, content, t)
+    assert out.shape == content.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert after["total"] < 0.7 * before
+    assert set(after) == {"content", "style", "tv", "temporal", "total"}
+
+
+def test_style_targets_computed_once_for_many_frames(style_images, content):
+    g = model(iterations=2)
+    shapes = []
+    forward = g.vgg.forward
+    g.vgg.forward = lambda x: shapes.append(tuple(x.shape[2:])) or forward(x)
+    t = g.style_targets(style_images, [1, 1], frame_hw=HW)
+    assert shapes == list(t.sizes)  # one VGG pass per style image
+    for k in range(3):
+        g.optimize(content * (0.5 + 0.1 * k), targets=t, iterations=2)
+    # per frame: content features once + one pass per iteration; never the style images again
+    assert shapes[2:] == [HW] * (3 * (1 + 2))
+    assert all(abs(h * w - HW[0] * HW[1]) < 0.05 * HW[0] * HW[1] for h, w in t.sizes)
+
+
+def test_style_scale_sets_area(style_images):
+    t = model().style_targets(style_images[:1], None, frame_hw=HW, scale=2.0)
+    (h, w), = t.sizes
+    assert abs(h * w - 2 * HW[0] * HW[1]) < 0.05 * 2 * HW[0] * HW[1] and abs(w / h - 44 / 20) < 0.1
+
+
+def test_blend_one_zero_equals_single_style(style_images):
+    g = model()
+    single = g.style_targets(style_images[:1], None, frame_hw=HW)
+    blended = g.style_targets(style_images, [1.0, 0.0], frame_hw=HW)
+    mixed = g.style_targets(style_images, [1.0, 1.0], frame_hw=HW)
+    assert blended.blend == (1.0, 0.0)
+    for name, gram in single.grams.items():
+        assert torch.equal(blended.grams[name], gram)
+        assert not torch.allclose(mixed.grams[name], gram)
+    with pytest.raises(ValueError, match="1 style weight"):
+        g.style_targets(style_images, [1.0], frame_hw=HW)
+
+
+def test_same_seed_bit_identical_different_seed_differs(style_images, content):
+    g = model(init="noise", optimizer="lbfgs")
+    t = g.style_targets(style_images[:1], None, frame_hw=HW)
+    a = g.optimize(content, targets=t, iterations=3, seed=frame_seed(0, 5))
+    b = g.optimize(content, targets=t, iterations=3, seed=frame_seed(0, 5))
+    c = g.optimize(content, targets=t, iterations=3, seed=frame_seed(0, 6))
+    assert torch.equal(a, b)
+    assert not torch.allclose(a, c)
+    g2 = model(init="noise", optimizer="lbfgs")  # a fresh model (same weights seed) gives the same
+    assert torch.equal(g2.optimize(content, targets=g2.style_targets(style_images[:1], None, frame_hw=HW),
+                                   iterations=3, seed=frame_seed(0, 5)), a)
+
+
+def test_original_colors_keeps_content_chroma(style_images):
+    torch.manual_seed(4)
+    content = 0.3 + 0.4 * torch.rand(1, 3, *HW)  # mid-range: no clipping on recombination
+    g = model(original_colors=True, optimizer="adam", lr=0.05, style_weight=1e7)
+    t = g.style_targets(style_images[:1], None, frame_hw=HW)
+    assert t.luminance_only
+    out = g.optimize(content, targets=t, iterations=5)
+    yo, yc = rgb_to_yiq(out), rgb_to_yiq(content)
+    torch.testing.assert_close(yo[:, 1:], yc[:, 1:], atol=1e-5, rtol=0)
+    assert not torch.allclose(yo[:, :1], yc[:, :1], atol=1e-3)
+    with pytest.raises(ValueError, match="luminance_only"):
+        model().optimize(content, targets=t, iterations=1)
+
+
+def test_temporal_term_pulls_only_where_weighted(content):
+    g = model(content_weight=0.0, style_weight=0.0, tv_weight=0.0, optimizer="adam", lr=0.05)
+    t = g.style_targets([np.zeros((32, 32, 3), np.float32)], None, frame_hw=HW)
+    warped = torch.full((1, 3, *HW), 0.5)
+    c = torch.zeros(1, 1, *HW)
+    c[..., :, :16] = 1.0
+    out = g.optimize(content, targets=t, iterations=60, temporal=[(warped, c)], temporal_weight=100.0)
+    assert float((out[..., :16] - 0.5).abs().max()) < 0.05
+    torch.testing.assert_close(out[..., 16:], content[..., 16:])
+    terms = g.loss_terms(out, content, t, [(warped, c)], 100.0, weighted=False)
+    assert terms["temporal"] < 1e-3 and terms["content"] > 0
+    with pytest.raises(ValueError, match=r"\(1, 1, 32, 16\)"):
+        g.optimize(content, targets=t, iterations=1, temporal=[(warped, c[..., :16])], temporal_weight=1.0)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_early_stop_checks_once_per_window(optimizer, style_images, content):
+    g = model(optimizer=optimizer, early_stop_tol=10.0, early_stop_window=2)  # any change counts as "small"
+    calls = []
+    forward = g.vgg.forward
+    t = g.style_targets(style_images[:1], None, frame_hw=HW)
+    g.vgg.forward = lambda x: calls.append(1) or forward(x)
+    g.optimize(content, targets=t, iterations=50)
+    assert len(calls) <= 6  # content features + two windows, not 50 iterations
+
+
+def test_shape_errors_name_real_shapes(style_images, content):
+    g = model()
+    t = g.style_targets(style_images[:1], None, frame_hw=HW)
+    with pytest.raises(ValueError, match=r"\(3, 32, 32\)"):
+        g.optimize(content[0], targets=t, iterations=1)
+    with pytest.raises(ValueError, match=r"\(1, 3, 16, 16\)"):
+        g.optimize(content, targets=t, init=torch.rand(1, 3, 16, 16), iterations=1)
+    with pytest.raises(ValueError, match=r"\(20, 44\)"):
+        g.style_targets([style_images[0][..., 0]], None, frame_hw=HW)

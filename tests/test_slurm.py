@@ -1,0 +1,438 @@
+"""The workflow on a real (single-node) SLURM cluster, through profiles/slurm.
+
+Needs a running cluster: ``sudo .ci/slurm.sh start`` (or set ``IOVST_SLURM_START=1`` and run the
+tests as root: the session fixture then starts it and stops it at the end). Skipped with the
+reason when ``sinfo`` is missing or no node is up.
+
+* ``test_toy_*``: a tiny self-contained Snakefile; proves that jobs go through sbatch, that the
+  profile's per-rule GPU request reaches SLURM, and that GPU jobs are not capped to one at a time.
+* ``test_demo_*``: the real workflow with ``config/demo.yaml``: SLURM result == local ``--cores 2``
+  result (bit for bit), and a run whose stylize/multipass job is ``scancel``-ed mid-chunk resumes
+  with the finished frames reused and gives the same result.
+
+Extra snakemake arguments for the test cluster (no accounting, no account, fast status checks) are
+in ``SLURM_TEST_ARGS``; override with ``IOVST_SLURM_TEST_ARGS`` when running against a real cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slurm
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILE = REPO / "profiles" / "slurm"
+SLURM_SH = REPO / ".ci" / "slurm.sh"
+SLURM_TEST_ARGS = shlex.split(
+    os.environ.get(
+        "IOVST_SLURM_TEST_ARGS",
+        "--slurm-status-command squeue --slurm-init-seconds-before-status-checks 1 "
+        "--slurm-no-account --latency-wait 10",
+    )
+)
+DEMO_TIMEOUT = float(os.environ.get("IOVST_SLURM_DEMO_TIMEOUT", "1800"))
+
+
+def _env() -> dict[str, str]:
+    """Environment for snakemake and its jobs: this venv's ``iovst``/``snakemake`` first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    for k in ("CUDA_VISIBLE_DEVICES", "IOVST_GPU_SLOTS"):
+        env.pop(k, None)
+    return env
+
+
+def _node_states() -> list[str]:
+    out = subprocess.run(
+        ["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=20
+    )
+    return out.stdout.split() if out.returncode == 0 else []
+
+
+def _cluster_up() -> bool:
+    return any(s.rstrip("*~#!%$@^-").startswith(("idle", "mix", "alloc", "comp")) for s in _node_states())
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A SLURM cluster with at least one usable node; yields the time (s) it took to get it."""
+    started_here = False
+    t0 = time.monotonic()
+    if os.environ.get("IOVST_SLURM_START") == "1" and not (shutil.which("sinfo") and _cluster_up()):
+        if os.geteuid() != 0:
+            pytest.skip("IOVST_SLURM_START=1 needs root (.ci/slurm.sh installs slurm and runs daemons)")
+        out = subprocess.run(
+            ["bash", str(SLURM_SH), "start"], capture_output=True, text=True, timeout=900
+        )
+        text = out.stdout + out.stderr
+        skip = [ln for ln in text.splitlines() if ln.startswith("SLURM-SKIP:")]
+        if skip:
+            pytest.skip(skip[0])
+        if out.returncode != 0:
+            pytest.fail(f".ci/slurm.sh start failed:\n{text}")
+        started_here = True
+    if shutil.which("sinfo") is None:
+        pytest.skip("no SLURM here (sinfo not found); start a test cluster: sudo .ci/slurm.sh start")
+    if not _cluster_up():
+        pytest.skip(
+            f"no SLURM node is up (sinfo node states: {_node_states() or 'none'}); "
+            "start a test cluster: sudo .ci/slurm.sh start"
+        )
+    yield time.monotonic() - t0
+    if started_here:
+        subprocess.run(["bash", str(SLURM_SH), "stop"], timeout=120)
+
+
+def _snakemake(args: list[str], cwd: Path, timeout: float, log_name: str) -> subprocess.CompletedProcess:
+    """Run snakemake (this interpreter's) in ``cwd``; its output also goes to ``cwd/<log_name>``."""
+    cmd = [sys.executable, "-m", "snakemake", *args]
+    t0 = time.monotonic()
+    with open(cwd / log_name, "w") as log:
+        log.write("$ " + shlex.join(cmd) + "\n")
+        log.flush()
+        proc = subprocess.run(
+            cmd, cwd=cwd, env=_env(), stdout=log, stderr=subprocess.STDOUT, timeout=timeout
+        )
+    out = (cwd / log_name).read_text()
+    print(f"[{log_name}] rc={proc.returncode} in {time.monotonic() - t0:.1f} s")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
+
+
+def _slurm_args(*extra: str) -> list[str]:
+    return ["--executor", "slurm", "--workflow-profile", str(PROFILE), *SLURM_TEST_ARGS, *extra]
+
+
+def _squeue_all() -> dict[str, tuple[str, str]]:
+    """job id -> (state, comment) of all jobs slurmctld still remembers (MinJobAge)."""
+    out = subprocess.run(
+        ["squeue", "-h", "--states=all", "-o", "%i|%T|%k"], capture_output=True, text=True, timeout=30
+    )
+    jobs = {}
+    for line in out.stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) >= 3:
+            jobs[parts[0]] = (parts[1], parts[2])
+    return jobs
+
+
+def _scontrol_job(job_id: str) -> str:
+    return subprocess.run(
+        ["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30
+    ).stdout
+
+
+# --------------------------------------------------------------------------------------------
+# toy workflow
+# --------------------------------------------------------------------------------------------
+
+TOY_SNAKEFILE = textwrap.dedent(
+    r"""
+    # rule names reuse the real ones so profiles/slurm's set-resources apply (stylize: gpu=1)
+    rule all:
+        input: "encoded.txt"
+
+    rule extract:
+        output: "extracted.txt"
+        shell: 'echo "$SLURM_JOB_ID" > {output}'
+
+    rule stylize:
+        input: "extracted.txt"
+        output: "stylized_{i}.txt"
+        shell:
+            'echo "$SLURM_JOB_ID ${{CUDA_VISIBLE_DEVICES:-none}} $(date +%s.%N)" > {output}.tmp; '
+            'sleep 6; date +%s.%N >> {output}.tmp; mv {output}.tmp {output}'
+
+    rule encode:
+        input: expand("stylized_{i}.txt", i=[0, 1])
+        output: "encoded.txt"
+        shell: 'cat {input} > {output}; echo "$SLURM_JOB_ID" >> {output}'
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def toy_run(slurm_cluster, tmp_path_factory):
+    wd = tmp_path_factory.mktemp("toy")
+    (wd / "Snakefile").write_text(TOY_SNAKEFILE)
+    t0 = time.monotonic()
+    res = _snakemake(_slurm_args("--jobs", "4"), wd, timeout=600, log_name="snakemake.log")
+    elapsed = time.monotonic() - t0
+    print(f"toy workflow through SLURM: {elapsed:.1f} s (cluster start: {slurm_cluster:.1f} s)")
+    assert res.returncode == 0, res.stdout[-5000:]
+    return wd
+
+
+def test_toy_jobs_ran_as_slurm_jobs(toy_run):
+    wd = toy_run
+    extract_id = (wd / "extracted.txt").read_text().split()[0]
+    lines = (wd / "encoded.txt").read_text().splitlines()
+    encode_id = lines[-1].strip()
+    stylize_ids = [ln.split()[0] for ln in lines[:-1] if len(ln.split()) == 3]
+    ids = [extract_id, encode_id, *stylize_ids]
+    assert all(re.fullmatch(r"\d+", i) for i in ids), f"jobs did not see SLURM_JOB_ID: {ids}"
+    assert len(set(ids)) == 4, f"each job should be its own SLURM job: {ids}"
+    known = _squeue_all()
+    for job_id, rule in [(extract_id, "extract"), (encode_id, "encode"), *[(i, "stylize") for i in stylize_ids]]:
+        assert job_id in known, f"SLURM job {job_id} ({rule}) unknown to squeue (MinJobAge too low?)"
+        state, comment = known[job_id]
+        assert state == "COMPLETED", (job_id, state)
+        assert comment.startswith(f"rule_{rule}"), (job_id, comment)
+
+
+def test_toy_profile_gpu_request_reaches_slurm(toy_run):
+    """profiles/slurm sets stylize: gpu=1 -> sbatch --gpus=1; SLURM assigns distinct GPUs."""
+    lines = (toy_run / "encoded.txt").read_text().splitlines()[:-1]
+    starts = [ln.split() for ln in lines if len(ln.split()) == 3]
+    assert len(starts) == 2
+    for job_id, cvd, _ in starts:
+        info = _scontrol_job(job_id)
+        assert re.search(r"TresPerJob=\S*gres:gpu:1|TresPerNode=\S*gpu:1", info), info
+        assert "mem=8000M" in info, "profile's stylize mem_mb (8000 * attempt) not applied:\n" + info
+        assert cvd != "none", f"SLURM set no CUDA_VISIBLE_DEVICES for GPU job {job_id}"
+    assert starts[0][1] != starts[1][1] or _concurrency_impossible(), "both jobs got the same GPU"
+
+
+def _concurrency_impossible() -> bool:
+    """True when the node cannot run two 1-CPU/8000 MB/1-GPU jobs at once (then no overlap test)."""
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%c %m %G"], capture_output=True, text=True).stdout
+    best = 0
+    for line in out.splitlines():
+        cpus, mem, gres = line.split()[:3]
+        m = re.search(r"gpu(?::[^:,()]+)?:(\d+)", gres)
+        gpus = int(m.group(1)) if m else 0
+        best = max(best, min(int(cpus), int(float(mem)) // 8000, gpus))
+    return best < 2
+
+
+def test_toy_gpu_jobs_not_capped_to_one(toy_run):
+    """`gpu` is a global Snakemake resource; the profile must not cap the cluster to one GPU job."""
+    if _concurrency_impossible():
+        pytest.skip("no node can run two 1-GPU jobs at once (needs 2 CPUs, 2 GPUs, 16 GB)")
+    spans = []
+    for f in sorted(toy_run.glob("stylized_*.txt")):
+        first, last = f.read_text().splitlines()
+        spans.append((float(first.split()[2]), float(last)))
+    (a0, a1), (b0, b1) = spans
+    overlap = min(a1, b1) - max(a0, b0)
+    assert overlap > 1.0, f"the two GPU jobs ran one after the other: {spans}"
+
+
+# --------------------------------------------------------------------------------------------
+# the real workflow (config/demo.yaml)
+# --------------------------------------------------------------------------------------------
+
+DEMO_CONFIG = REPO / "config" / "demo.yaml"
+DEMO_INPUTS = ("data/demo.mp4", "data/style.png")
+
+
+def _demo_ready() -> str | None:
+    if not (REPO / "Snakefile").is_file() or not DEMO_CONFIG.is_file():
+        return "workflow not there yet (Snakefile / config/demo.yaml missing)"
+    return None
+
+
+def _make_demo_workdir(wd: Path) -> Path:
+    """A working dir with the demo inputs (relative paths of config/demo.yaml resolve here)."""
+    (wd / "data").mkdir(parents=True, exist_ok=True)
+    missing = [p for p in DEMO_INPUTS if not (REPO / p).is_file()]
+    if missing:
+        # generate them once into the repo's data/ (what the README's demo does)
+        subprocess.run(
+            [sys.executable, "-m", "iovst", "demo-data", "--out-dir", str(REPO / "data")],
+            cwd=REPO, env=_env(), check=False, capture_output=True, timeout=600,
+        )
+        missing = [p for p in DEMO_INPUTS if not (REPO / p).is_file()]
+        if missing:
+            pytest.skip(f"demo inputs missing: {missing} (generate them with `iovst demo-data`)")
+    for p in DEMO_INPUTS:
+        shutil.copy2(REPO / p, wd / p)
+    return wd
+
+
+def _demo_args() -> list[str]:
+    return ["-s", str(REPO / "Snakefile"), "--configfile", str(DEMO_CONFIG)]
+
+
+def _h5_contents(path: Path) -> dict[str, tuple]:
+    import h5py
+    import numpy as np
+
+    items: dict[str, tuple] = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            a = obj[()]
+            items[name] = ("dataset", a.dtype.str, a.shape, np.ascontiguousarray(a).tobytes())
+        for k, v in obj.attrs.items():
+            items[f"{name}@{k}"] = ("attr", repr(v.tolist() if hasattr(v, "tolist") else v))
+
+    with h5py.File(path, "r", locking=False) as f:
+        for k, v in f.attrs.items():
+            items[f"/@{k}"] = ("attr", repr(v.tolist() if hasattr(v, "tolist") else v))
+        f.visititems(visit)
+    return items
+
+
+def _results_dir(wd: Path) -> Path:
+    import yaml
+
+    cfg = yaml.safe_load(DEMO_CONFIG.read_text())
+    return wd / cfg.get("results", "results")
+
+
+def _compare_results(ref: Path, other: Path) -> list[str]:
+    """Differences between two results trees: h5 contents (exact), json, mp4/png bytes."""
+    problems = []
+    ref_files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
+    other_files = sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file())
+    if ref_files != other_files:
+        problems.append(
+            f"file sets differ: only in reference {sorted(set(ref_files) - set(other_files))[:10]}, "
+            f"only in other {sorted(set(other_files) - set(ref_files))[:10]}"
+        )
+    for rel in sorted(set(ref_files) & set(other_files)):
+        a, b = ref / rel, other / rel
+        if rel.suffix == ".h5":
+            ca, cb = _h5_contents(a), _h5_contents(b)
+            diff = sorted(k for k in set(ca) | set(cb) if ca.get(k) != cb.get(k))
+            if diff:
+                problems.append(f"{rel}: differs in {diff[:8]}")
+        elif rel.suffix == ".json":
+            if json.loads(a.read_text()) != json.loads(b.read_text()):
+                problems.append(f"{rel}: json differs")
+        elif a.read_bytes() != b.read_bytes():
+            problems.append(f"{rel}: bytes differ")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def demo_local(tmp_path_factory):
+    """Reference: the demo workflow run locally with --cores 2 (no profile)."""
+    why = _demo_ready()
+    if why:
+        pytest.skip(why)
+    wd = _make_demo_workdir(tmp_path_factory.mktemp("demo_local"))
+    t0 = time.monotonic()
+    res = _snakemake(
+        [*_demo_args(), "--cores", "2", "--workflow-profile", "none"], wd,
+        timeout=DEMO_TIMEOUT, log_name="snakemake.log",
+    )
+    print(f"demo, local --cores 2: {time.monotonic() - t0:.1f} s")
+    assert res.returncode == 0, res.stdout[-5000:]
+    return wd
+
+
+@pytest.mark.slow
+def test_demo_slurm_matches_local(slurm_cluster, demo_local, tmp_path):
+    wd = _make_demo_workdir(tmp_path / "demo_slurm")
+    t0 = time.monotonic()
+    res = _snakemake([*_demo_args(), *_slurm_args()], wd, timeout=DEMO_TIMEOUT, log_name="snakemake.log")
+    print(f"demo through SLURM: {time.monotonic() - t0:.1f} s")
+    assert res.returncode == 0, res.stdout[-5000:]
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", res.stdout)
+    assert submitted, "no job went through sbatch"
+    known = _squeue_all()
+    rules = {known[j][1].split("_wildcards_")[0] for j in submitted if j in known}
+    for rule in ("extract", "flow", "stylize", "multipass", "encode"):
+        assert f"rule_{rule}" in rules, f"no {rule} job ran on SLURM (saw {sorted(rules)})"
+    problems = _compare_results(_results_dir(demo_local), _results_dir(wd))
+    assert not problems, "SLURM results differ from the local run:\n" + "\n".join(problems)
+
+
+def _running_frame_jobs() -> list[tuple[str, str, str]]:
+    """(job id, rule, wildcard string) of RUNNING stylize/multipass jobs."""
+    out = []
+    for job_id, (state, comment) in _squeue_all().items():
+        m = re.match(r"rule_(stylize|multipass)_wildcards_(.*)", comment)
+        if state == "RUNNING" and m:
+            out.append((job_id, m.group(1), m.group(2)))
+    return out
+
+
+def _job_log(wd: Path, rule: str, wildcards: str) -> Path | None:
+    """The job's log (workflow layout logs/{video}/{style}/r{p}/chunk_{k}.log) from the SLURM
+    comment's wildcard values ``video_style[_p]_k`` (demo names contain no '_')."""
+    parts = wildcards.split("_")
+    if rule == "stylize" and len(parts) == 3:
+        video, style, k = parts
+        p = "0"
+    elif rule == "multipass" and len(parts) == 4:
+        video, style, p, k = parts
+    else:
+        return None
+    return wd / "logs" / video / style / f"r{p}" / f"chunk_{k}.log"
+
+
+_FRAME_LINE = re.compile(r"frame (\d+): (computed|reused)")
+_SUMMARY = re.compile(r"cache\[[^\]]*\]: (\d+) reused, (\d+) computed")
+
+
+def _frames(text: str, kind: str) -> set[int]:
+    return {int(n) for n, k in _FRAME_LINE.findall(text) if k == kind}
+
+
+@pytest.mark.slow
+def test_demo_slurm_resume_after_scancel(slurm_cluster, demo_local, tmp_path):
+    """scancel a running stylize/multipass job mid-chunk, rerun: finished frames are reused."""
+    wd = _make_demo_workdir(tmp_path / "demo_resume")
+    # first run: no retries, so the cancelled job fails (instead of Snakemake resubmitting it)
+    cmd = [sys.executable, "-m", "snakemake", *_demo_args(), *_slurm_args("--retries", "0")]
+    log1 = open(wd / "snakemake_1.log", "w")
+    proc = subprocess.Popen(cmd, cwd=wd, env=_env(), stdout=log1, stderr=subprocess.STDOUT)
+    cancelled: tuple[str, str, str] | None = None
+    log_path: Path | None = None
+    computed_before: set[int] = set()
+    t0 = time.monotonic()
+    try:
+        while proc.poll() is None and time.monotonic() - t0 < DEMO_TIMEOUT and not cancelled:
+            for job_id, rule, wcs in _running_frame_jobs():
+                path = _job_log(wd, rule, wcs)
+                text = path.read_text(errors="replace") if path and path.is_file() else ""
+                done = _frames(text, "computed")
+                # at least one frame finished and the chunk is not: cancel it now
+                if done and not _SUMMARY.search(text):
+                    subprocess.run(["scancel", job_id], check=True, timeout=30)
+                    cancelled, log_path, computed_before = (job_id, rule, wcs), path, done
+                    break
+            time.sleep(0.2)
+        assert cancelled, "no stylize/multipass job could be caught running with finished frames"
+        rc = proc.wait(timeout=DEMO_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)  # snakemake cancels its SLURM jobs on SIGINT
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log1.close()
+    first = (wd / "snakemake_1.log").read_text()
+    assert rc != 0, "the run with a cancelled job should fail:\n" + first[-3000:]
+    assert cancelled[0] in first, f"snakemake did not report the cancelled SLURM job {cancelled[0]}"
+    print(f"cancelled SLURM job {cancelled} after frames {sorted(computed_before)} of {log_path}")
+    assert _squeue_all().get(cancelled[0], ("?",))[0] == "CANCELLED"
+
+    # rerun with the profile as users would (retries, rerun-incomplete)
+    res = _snakemake([*_demo_args(), *_slurm_args()], wd, timeout=DEMO_TIMEOUT, log_name="snakemake_2.log")
+    assert res.returncode == 0, res.stdout[-5000:]
+    text = log_path.read_text(errors="replace")  # the rerun of the cancelled chunk
+    reused = _frames(text, "reused")
+    assert computed_before <= reused, (
+        f"{log_path.relative_to(wd)}: frames {sorted(computed_before - reused)} finished before the "
+        f"cancel were recomputed in the rerun:\n{text[-3000:]}"
+    )
+    m = _SUMMARY.search(text)
+    assert m and int(m.group(1)) >= len(computed_before), f"cache summary: {m and m.group(0)}"
+    problems = _compare_results(_results_dir(demo_local), _results_dir(wd))
+    assert not problems, "resumed SLURM run differs from the uninterrupted local run:\n" + "\n".join(problems)

@@ -1,0 +1,141 @@
+"""``iovst stylize`` end to end on a tiny frames dir (CPU, random VGG weights)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from iovst import h5io
+from iovst.cli import main
+from iovst.frames import write_png
+from iovst.gatys import Gatys
+
+H, W, N = 24, 32, 3
+
+
+@pytest.fixture()
+def setup(tmp_path: Path) -> dict:
+    rng = np.random.default_rng(0)
+    frames = tmp_path / "frames"
+    for i in range(N):
+        write_png(frames / f"{i:06d}.png", rng.random((H, W, 3)).astype(np.float32))
+    meta = tmp_path / "meta.json"
+    meta.write_text(json.dumps({"frame_count": N, "width": W, "height": H}))
+    style = tmp_path / "style.png"
+    write_png(style, rng.random((20, 40, 3)).astype(np.float32))
+    params = {
+        "stylize": {"method": "gatys", "iterations": 3, "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
+                    "content_layers": ["relu3_2"]},
+        "model": {"weights": "random", "torch_home": None},
+        "seed": 0,
+        "stage_version": 1,
+    }
+    return {"tmp": tmp_path, "frames": frames, "meta": meta, "style": style, "params": params}
+
+
+def argv(s: dict, out: Path, *extra: str, chunk: int = 0, chunk_size: int = N) -> list[str]:
+    return [
+        "stylize", "--frames-dir", str(s["frames"]), "--meta", str(s["meta"]), "--chunk", str(chunk),
+        "--chunk-size", str(chunk_size), "--style", str(s["style"]), "--out", str(out),
+        "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu", *extra,
+    ]
+
+
+def frame_lines(text: str) -> list[str]:
+    return [m.group(1) for m in re.finditer(r"\b(frame \d+: .*)$", text, flags=re.M)]
+
+
+def test_writes_chunk_then_reuses_every_frame(setup, caplog, monkeypatch):
+    calls = []
+    orig = Gatys.style_targets
+    monkeypatch.setattr(Gatys, "style_targets", lambda self, *a, **k: calls.append(1) or orig(self, *a, **k))
+    caplog.set_level(logging.INFO)
+    out1 = setup["tmp"] / "r0" / "chunk_0000.h5"
+    assert main(argv(setup, out1)) == 0
+    assert calls == [1]  # style targets once per job
+    lines = frame_lines(caplog.text)
+    assert len(lines) == N and all(line.startswith(f"frame {i}: computed (") for i, line in enumerate(lines))
+    assert f"cache[stylize]: 0 reused, {N} computed, 0 corrupt" in caplog.text
+    h5io.verify(out1, kind="frames")
+    first, frames = h5io.read_frames(out1)
+    assert first == 0 and frames.shape == (N, H, W, 3) and 0 <= frames.min() and frames.max() <= 1
+    with h5io.open_checked(out1, kind="frames") as f:
+        assert int(f.attrs["round"]) == 0 and f.attrs["method"] == "gatys"
+        assert json.loads(f.attrs["weights"])["source"] == "random"
+
+    caplog.clear()
+    out2 = setup["tmp"] / "rerun.h5"
+    assert main(argv(setup, out2)) == 0
+    assert frame_lines(caplog.text) == [f"frame {i}: reused" for i in range(N)]
+    assert f"cache[stylize]: {N} reused, 0 computed, 0 corrupt" in caplog.text
+    assert np.array_equal(h5io.read_frames(out2)[1], frames)
+
+
+def test_corrupt_cache_entry_is_recomputed(setup, caplog):
+    caplog.set_level(logging.INFO)
+    out1 = setup["tmp"] / "a.h5"
+    assert main(argv(setup, out1)) == 0
+    entries = sorted((setup["tmp"] / "cache" / "stylize").rglob("*.npz"))
+    assert len(entries) == N
+    data = bytearray(entries[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    entries[0].write_bytes(bytes(data))
+    caplog.clear()
+    out2 = setup["tmp"] / "b.h5"
+    assert main(argv(setup, out2)) == 0
+    lines = frame_lines(caplog.text)
+    assert sum(line.endswith("reused") for line in lines) == N - 1
+    assert sum("computed (" in line for line in lines) == 1
+    assert f"cache[stylize]: {N - 1} reused, 1 computed, 1 corrupt" in caplog.text
+    assert np.array_equal(h5io.read_frames(out2)[1], h5io.read_frames(out1)[1])  # deterministic recompute
+
+
+def test_second_chunk_and_params_change_invalidates(setup, caplog):
+    caplog.set_level(logging.INFO)
+    out = setup["tmp"] / "k1.h5"
+    assert main(argv(setup, out, chunk=1, chunk_size=2)) == 0
+    first, frames = h5io.read_frames(out)
+    assert first == 2 and frames.shape == (1, H, W, 3)
+    setup["params"]["stylize"]["tv_weight"] = 0.5
+    caplog.clear()
+    assert main(argv(setup, out, chunk=1, chunk_size=2)) == 0
+    assert frame_lines(caplog.text)[0].startswith("frame 2: computed (")
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt"])
+def test_bad_style_image_exit_2_one_line(setup, capsys, kind):
+    bad = setup["tmp"] / "bad_style.png"
+    if kind == "corrupt":
+        bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    setup["style"] = bad
+    out = setup["tmp"] / "x.h5"
+    assert main(argv(setup, out)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and err[0].startswith("iovst stylize: error:")
+    assert not out.exists() and not (setup["tmp"] / "cache").exists()
+
+
+def test_bad_params_and_style_weights_are_config_errors(setup, capsys):
+    out = setup["tmp"] / "x.h5"
+    assert main(argv(setup, out, "--style-weights", "1", "2")) == 2
+    assert "--style-weights" in capsys.readouterr().err
+    setup["params"]["stylize"]["content_layers"] = ["relu1_3"]
+    assert main(argv(setup, out)) == 2
+    assert "stylize.content_layers" in capsys.readouterr().err
+    del setup["params"]["seed"]
+    assert main(argv(setup, out)) == 2
+    assert "'seed'" in capsys.readouterr().err
+
+
+def test_report_losses_prints_terms_and_writes_nothing(setup, capsys):
+    out = setup["tmp"] / "x.h5"
+    assert main(argv(setup, out, "--report-losses")) == 0
+    text = capsys.readouterr().out
+    for term in ("content", "style", "tv", "total", "noise"):
+        assert term in text
+    assert not out.exists()
