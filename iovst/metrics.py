@@ -118,17 +118,90 @@ def run_metrics(*, chunk_paths: Sequence[str | Path], flow_paths: Sequence[str |
     return {"warping_error": float(np.mean(errs)), "pairs": len(errs), "frames": n_frames}
 
 
+def style_content_losses(
+    *, chunk_paths: Sequence[str | Path], frames_dir: str | Path, style_paths: Sequence[str | Path],
+    weights: str = "auto", stylize: dict[str, Any] | None = None, device: str = "cpu",
+) -> dict[str, float]:
+    """Mean per-frame content and style loss (the stylize stage's definitions, unweighted).
+
+    Args:
+        chunk_paths: result chunks (``kind=frames``).
+        frames_dir: the source frames (content targets).
+        style_paths: style images (equal blend).
+        weights: VGG-19 weights spec (use the run's; ``random`` numbers only compare runs made
+            with the same random weights).
+        stylize: the config's ``stylize`` section (layers); defaults when ``None``.
+    """
+    from .config import validate
+    from .frames import read_frame, read_image
+    from .gatys import Gatys, GatysParams
+
+    section = stylize or validate({"videos": {"v": "v"}, "styles": {"s": {"images": ["s"]}}})["stylize"]
+    g = Gatys(params=GatysParams.from_config(section), device=torch.device(device), weights=weights, seed=0)
+    targets = None
+    content, style, n = 0.0, 0.0, 0
+    for i, frame in _frames_in_order(chunk_paths):
+        src = read_frame(frames_dir, i)
+        if targets is None:
+            targets = g.style_targets([read_image(p) for p in style_paths], None, frame_hw=src.shape[:2])
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]  # noqa: E731
+        terms = g.loss_terms(t(frame), t(src), targets, weighted=False)
+        content, style, n = content + terms["content"], style + terms["style"], n + 1
+    return {"content_loss": content / max(n, 1), "style_loss": style / max(n, 1)}
+
+
+def _run_dir_files(run_dir: Path, round_: int | None) -> tuple[int, list[Path], list[Path], list[Path], Path]:
+    """Files of a finished render ``results/<video>/<style>``: (round, chunks, flow, masks, frames)."""
+    rounds = sorted(int(p.name[1:]) for p in run_dir.glob("r[0-9]*") if p.is_dir())
+    if not rounds:
+        raise InputError(f"metrics: '{run_dir}' holds no round directories r0, r1, ... (not a results/<video>/<style> dir)")
+    r = rounds[-1] if round_ is None else round_
+    chunks = sorted((run_dir / f"r{r}").glob("chunk_*.h5"))
+    video = run_dir.parent
+    flow, masks = sorted((video / "flow").glob("chunk_*.h5")), sorted((video / "masks").glob("chunk_*.h5"))
+    if not chunks or not flow or not masks:
+        raise InputError(f"metrics: '{run_dir}' round {r}: result, flow or mask chunks missing")
+    return r, chunks, flow, masks, video / "frames"
+
+
 # ----------------------------------------------------------------------------------------- CLI
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--chunks", nargs="+", required=True, help="result chunk HDF5 files (kind=frames)")
-    p.add_argument("--flow", nargs="+", required=True, help="flow chunk HDF5 files of the input video")
-    p.add_argument("--masks", nargs="+", required=True, help="mask chunk HDF5 files of the input video")
+    p.add_argument("--run", type=Path, default=None,
+                   help="a finished render results/<video>/<style>: compares round 0 with the last round")
+    p.add_argument("--round", type=int, default=None, help="with --run: round to measure (default: last)")
+    p.add_argument("--chunks", nargs="+", help="result chunk HDF5 files (kind=frames)")
+    p.add_argument("--flow", nargs="+", help="flow chunk HDF5 files of the input video")
+    p.add_argument("--masks", nargs="+", help="mask chunk HDF5 files of the input video")
+    p.add_argument("--frames-dir", default=None, help="source frames (needed for content/style losses)")
+    p.add_argument("--style", action="append", default=None, help="style image(s): also report content/style loss")
+    p.add_argument("--weights", default="auto", help="VGG-19 weights for the losses (auto | imagenet | random | path)")
     p.add_argument("--json", default=None, help="also write the metrics as JSON here")
 
 
 def run(args: argparse.Namespace) -> int:
-    result = run_metrics(chunk_paths=args.chunks, flow_paths=args.flow, mask_paths=args.masks)
-    print(f"warping_error: {result['warping_error']:.6f} ({result['pairs']} pairs, {result['frames']} frames)")
+    runs: dict[str, tuple[list, list, list]] = {}
+    frames_dir = args.frames_dir
+    if args.run is not None:
+        r, chunks, flow, masks, frames_dir = _run_dir_files(args.run, args.round)
+        if r != 0 and (args.run / "r0").is_dir():
+            runs["round 0 (independent)"] = (sorted((args.run / "r0").glob("chunk_*.h5")), flow, masks)
+        runs[f"round {r}"] = (chunks, flow, masks)
+    elif args.chunks and args.flow and args.masks:
+        runs["result"] = (args.chunks, args.flow, args.masks)
+    else:
+        raise InputError("metrics: give --run results/<video>/<style>, or --chunks, --flow and --masks")
+    report: dict[str, Any] = {}
+    for name, (chunks, flow, masks) in runs.items():
+        result = run_metrics(chunk_paths=chunks, flow_paths=flow, mask_paths=masks)
+        line = f"{name:24s} warping_error {result['warping_error']:.6f} ({result['pairs']} pairs, {result['frames']} frames)"
+        if args.style:
+            if frames_dir is None:
+                raise InputError("metrics: --style needs --frames-dir (or --run)")
+            result.update(style_content_losses(chunk_paths=chunks, frames_dir=frames_dir,
+                                               style_paths=args.style, weights=args.weights))
+            line += f"  content_loss {result['content_loss']:.4g}  style_loss {result['style_loss']:.4g}"
+        print(line)
+        report[name] = result
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, report if len(report) > 1 else next(iter(report.values())))
     return 0

@@ -151,3 +151,19 @@ def test_dry_run_of_10000_frames_is_chunked_and_fast(tmp_path):
     assert counts["multipass"] == 8 * n_chunks
     print(f"dry run of 10000 frames: {elapsed:.1f} s for {counts['total']} jobs")
     assert elapsed < 60  # generous regression guard; the figure is reported by benchmarks/
+
+
+def test_metrics_command_on_a_finished_run(finished_run):
+    out = finished_run / "metrics.json"
+    r = subprocess.run(
+        [sys.executable, "-m", "iovst", "metrics", "--run", str(finished_run / "results" / "clip" / "paint"),
+         "--style", str(ROOT / "data" / "style.png"), "--weights", "random", "--json", str(out)],
+        capture_output=True, text=True, env=dict(os.environ, IOVST_OFFLINE="1"),
+    )
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    assert set(report) == {"round 0 (independent)", "round 2"}
+    for m in report.values():
+        assert m["frames"] == 10 and m["pairs"] >= 1 and m["warping_error"] >= 0
+        assert m["style_loss"] > 0 and m["content_loss"] >= 0
+    assert "warping_error" in r.stdout and "style_loss" in r.stdout
