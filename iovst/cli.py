@@ -7,7 +7,11 @@ cheap stages never pay for importing torch. Each module provides::
     def run(args: argparse.Namespace) -> int | None: ...
 
 User errors (:class:`iovst.errors.IovstError`) print one line ``iovst <cmd>: error: <message>`` to
-stderr and exit with status 2; anything else is a bug and shows its traceback.
+stderr and exit with status 2; anything else is a bug and shows its traceback. A
+:class:`~iovst.errors.CacheError` naming a damaged file (a corrupt flow / masks / result chunk or
+meta.json that a stage was given as input) also deletes that file, so the next ``snakemake`` run
+regenerates it (Snakemake only reruns jobs whose outputs are missing or outdated, and a corrupt file
+with a good mtime is neither).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import importlib
 import logging
 import sys
 
-from .errors import IovstError
+from .errors import CacheError, IovstError
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,6 +40,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: modules whose commands run torch models
+TORCH_MODULES = {"iovst.flow", "iovst.stylize", "iovst.multipass", "iovst.metrics"}
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -43,6 +51,18 @@ def _setup_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+
+
+def _remove_corrupt(path: object) -> bool:
+    """Delete a corrupt input artifact (a declared output of an earlier job), so Snakemake sees it
+    missing and regenerates it on the next run instead of feeding it to a consumer again."""
+    import os
+
+    try:
+        os.unlink(os.fspath(path))  # type: ignore[arg-type]
+    except OSError:
+        return False
+    return True
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -71,13 +91,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args.verbose)
-    if args.threads > 0:
+    if args.threads > 0 or COMMANDS[args.command][0] in TORCH_MODULES:
         import torch
 
-        torch.set_num_threads(args.threads)
+        # denormal floats make CPU convolutions 10-100x slower for no visible difference
+        torch.set_flush_denormal(True)
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         rc = module.run(args)
+    except CacheError as exc:
+        msg = str(exc)
+        if exc.path is not None and _remove_corrupt(exc.path):
+            msg += ("; removed it so that it is regenerated: run the same snakemake command again "
+                    "(with --rerun-incomplete after a crash)")
+        print(f"iovst {args.command}: error: {msg}", file=sys.stderr)
+        return exc.exit_code
     except IovstError as exc:
         print(f"iovst {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
