@@ -9,13 +9,29 @@ no reader ever opens and :func:`clean_temp` removes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import StorageError
+
 TMP_PREFIX = ".tmp-"
+
+#: errno values and message fragments (h5py/HDF5 and OpenCV do not always set ``errno``) that
+#: mean "the storage is full": no space, quota, file-size limit (``ulimit -f``, RLIMIT_FSIZE).
+_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_FULL_TEXT = ("no space left on device", "disk quota exceeded", "file too large")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the file system is full / over quota / over the file-size limit."""
+    if isinstance(exc, OSError) and exc.errno in _FULL_ERRNOS:
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, (OSError, RuntimeError)) and any(t in text for t in _FULL_TEXT)
 
 
 @contextlib.contextmanager
@@ -23,7 +39,8 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     """Yield a temporary path next to ``path``; on success fsync it and rename it to ``path``.
 
     On any exception (including ``KeyboardInterrupt``) the temporary file is removed and ``path``
-    is left untouched. ``suffix`` defaults to ``path``'s suffix so tools that sniff the extension
+    is left untouched; a full disk / quota / file-size limit becomes a one-line
+    :class:`~iovst.errors.StorageError` naming ``path``. ``suffix`` defaults to ``path``'s suffix so tools that sniff the extension
     (ffmpeg, OpenCV) still work.
     """
     final = Path(path)
@@ -41,9 +58,13 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
                 os.fsync(fh.fileno())
             os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; results are shared
         os.replace(tmp_path, final)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if is_disk_full(exc) and not isinstance(exc, StorageError):
+            first = (str(exc).splitlines() or [exc.__class__.__name__])[0][:160]
+            raise StorageError(f"'{final}': could not be written, the disk is full or over its quota / "
+                               f"file-size limit ({first}); nothing was left under that name") from None
         raise
 
 

@@ -22,4 +22,21 @@ class InputError(IovstError):
 
 
 class CacheError(IovstError):
-    """A cached artifact failed validation (it is recomputed, never used)."""
+    """A cached artifact failed validation (it is recomputed, never used).
+
+    ``path`` names the artifact when the file itself is damaged (truncated, garbled, checksum
+    failure, not a complete iovst file). A stage command that meets such an error removes that
+    file (see :func:`iovst.cli.main`), so the next ``snakemake`` run regenerates it instead of
+    building on it; ``path`` is ``None`` for consistency errors between otherwise valid files.
+    """
+
+    def __init__(self, message: str, *, path: object = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StorageError(IovstError):
+    """An output could not be written: disk full, quota exceeded or file-size limit (``ulimit -f``).
+
+    Nothing is left under the output's final name (:mod:`iovst.atomic` removes its temporary file).
+    """

@@ -131,6 +131,11 @@ def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
     width, height = processing_size(info, size=size, side=side)
     max_pixels = int(params["max_pixels"])
     if width * height > max_pixels:
+        fit = _suggest_size(info, size=size, side=side, max_pixels=max_pixels)
+        if math.prod(processing_size(info, size=fit, side=side)) > max_pixels:
+            raise ConfigError(
+                f"config key 'extract.max_pixels': {max_pixels} px is too small for video '{video}' "
+                f"even at extract.size 16; raise extract.max_pixels")
         raise ConfigError(
             f"config key 'extract.size': {size} gives {width}x{height} = {width * height} px for "
             f"video '{video}', above extract.max_pixels = {max_pixels}; use extract.size <= "

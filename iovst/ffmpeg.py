@@ -12,6 +12,7 @@ import functools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import IO, Iterable, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, StorageError
 
 #: Base options of every call: quiet except errors, never read the terminal, overwrite outputs.
 BASE_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
@@ -90,6 +91,12 @@ def last_error_line(stderr: str) -> str:
 
 def _fail(returncode: int, stderr: str, *, context: str, user_error: bool) -> None:
     msg = f"{context}: ffmpeg failed (exit {returncode}): {last_error_line(stderr)}"
+    full = returncode == -signal.SIGXFSZ or any(
+        t in stderr.lower() for t in ("no space left on device", "disk quota exceeded", "file too large"))
+    if full:
+        why = "file-size limit exceeded (SIGXFSZ)" if returncode == -signal.SIGXFSZ else last_error_line(stderr)
+        raise StorageError(f"{context}: ffmpeg could not write its output, the disk is full or over its "
+                           f"quota / file-size limit ({why})")
     if user_error:
         raise InputError(msg)
     raise RuntimeError(msg)

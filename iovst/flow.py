@@ -239,6 +239,11 @@ def flow_chunk(
     if not offsets or offsets != sorted(set(offsets)) or offsets[0] < 1:
         raise ConfigError(f"config key 'flow.offsets': must be sorted ascending positive integers, got {offsets}")
     starts = {n: chunks.pair_starts(chunk, chunk_size, n_frames, n) for n in offsets}
+    unusable = [n for n in offsets if n >= n_frames]
+    if unusable:
+        log.warning("the video has %d frame(s): flow offset(s) %s >= %d have no frame pairs (no flow, "
+                    "masks or long-term weights for them; temporal consistency uses %s)", n_frames,
+                    unusable, n_frames, [n for n in offsets if n < n_frames] or "nothing")
     needed = [i for n, r in starts.items() for t in r for i in (t, t + n)]
     est = estimator if estimator is not None else make_estimator(params, device=device)
     frames = load_frames(frames_dir, needed, size=size)

@@ -50,9 +50,13 @@ class _Store:
         raise NotImplementedError
 
     def _dataset(self, f: h5py.File, name: str) -> h5py.Dataset:
-        if name not in f:
-            raise CacheError(f"'{f.filename}': dataset '{name}' missing")
-        return f[name]
+        try:
+            if name not in f:
+                raise CacheError(f"'{f.filename}': dataset '{name}' missing", path=f.filename)
+            return f[name]
+        except (OSError, KeyError, RuntimeError, ValueError) as exc:  # metadata checksum failure
+            raise CacheError(f"'{f.filename}': dataset '{name}' is corrupt ({str(exc).splitlines()[0][:120]})",
+                             path=f.filename) from None
 
     def close(self) -> None:
         for f in self._files:

@@ -73,6 +73,8 @@ def write_png(path: str | Path, image: np.ndarray) -> None:
 
     if image.dtype not in (np.uint8, np.uint16):
         image = to_uint8(image)
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(image[..., ::-1])):
-            raise OSError(f"could not write PNG '{path}'")
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise ValueError(f"could not encode PNG '{path}' from {image.dtype} {image.shape}")
+    with atomic_path(path) as tmp:  # written by Python, so a full disk raises OSError with its errno
+        tmp.write_bytes(buf.tobytes())

@@ -11,13 +11,14 @@ writers use a temporary name, and POSIX locks break on many cluster network file
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import h5py
 import numpy as np
 
-from .atomic import atomic_path
+from .atomic import write_bytes
 from .errors import CacheError
 
 VERSION = 1
@@ -45,23 +46,28 @@ def write(
     Arrays with ``ndim >= 3`` are chunked one leading index per chunk; every dataset gets
     fletcher32. The root gets ``attrs`` plus ``iovst_kind``, ``iovst_version`` and ``complete``.
     """
-    with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w", locking=False) as f:
-            for name, arr in datasets.items():
-                arr = np.asarray(arr)
-                kw: dict[str, Any] = {"fletcher32": True}
-                if arr.size and arr.ndim >= 1:
-                    kw["chunks"] = (1,) + arr.shape[1:] if arr.ndim >= 3 else True
-                    if compress:
-                        kw.update(compression="gzip", compression_opts=1, shuffle=True)
-                d = f.create_dataset(name, data=arr, **kw) if arr.size else f.create_dataset(name, data=arr)
-                for k, v in (dataset_attrs or {}).get(name, {}).items():
-                    d.attrs[k] = _h5_value(v)
-            for k, v in (attrs or {}).items():
-                f.attrs[k] = _h5_value(v)
-            f.attrs["iovst_kind"] = kind
-            f.attrs["iovst_version"] = VERSION
-            f.attrs["complete"] = 1
+    # Built in memory and written by Python: HDF5's C library does not survive a failing write
+    # (a full disk crashed the process on close), Python's OSError becomes a clean StorageError.
+    # v1.10 format or later: superblock and object headers (attributes included) carry
+    # checksums too, so a flipped bit in the metadata is found as well as one in the data.
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", libver=("v110", "latest")) as f:
+        for name, arr in datasets.items():
+            arr = np.asarray(arr)
+            kw: dict[str, Any] = {"fletcher32": True}
+            if arr.size and arr.ndim >= 1:
+                kw["chunks"] = (1,) + arr.shape[1:] if arr.ndim >= 3 else True
+                if compress:
+                    kw.update(compression="gzip", compression_opts=1, shuffle=True)
+            d = f.create_dataset(name, data=arr, **kw) if arr.size else f.create_dataset(name, data=arr)
+            for k, v in (dataset_attrs or {}).get(name, {}).items():
+                d.attrs[k] = _h5_value(v)
+        for k, v in (attrs or {}).items():
+            f.attrs[k] = _h5_value(v)
+        f.attrs["iovst_kind"] = kind
+        f.attrs["iovst_version"] = VERSION
+        f.attrs["complete"] = 1
+    write_bytes(path, buf.getbuffer())
 
 
 def open_checked(path: str | Path, *, kind: str) -> h5py.File:
@@ -76,15 +82,18 @@ def open_checked(path: str | Path, *, kind: str) -> h5py.File:
     except FileNotFoundError:
         raise CacheError(f"'{p}': missing") from None
     except OSError as exc:
-        raise CacheError(f"'{p}': not a readable HDF5 file ({str(exc).splitlines()[0][:120]})") from None
+        raise CacheError(f"'{p}': not a readable HDF5 file ({str(exc).splitlines()[0][:120]})", path=p) from None
     try:
         if f.attrs.get("iovst_kind") != kind or int(f.attrs.get("complete", 0)) != 1:
             raise CacheError(
-                f"'{p}': not a complete iovst {kind} file (kind={f.attrs.get('iovst_kind')!r})"
+                f"'{p}': not a complete iovst {kind} file (kind={f.attrs.get('iovst_kind')!r})", path=p
             )
     except CacheError:
         f.close()
         raise
+    except (OSError, KeyError, RuntimeError, ValueError) as exc:  # garbled header/attributes
+        f.close()
+        raise CacheError(f"'{p}': corrupt HDF5 attributes ({str(exc).splitlines()[0][:120]})", path=p) from None
     return f
 
 
@@ -93,28 +102,40 @@ def read_dataset(f: h5py.File, name: str, index: Any = ()) -> np.ndarray:
     try:
         return f[name][index]
     except KeyError:
-        raise CacheError(f"'{f.filename}': dataset '{name}' missing") from None
-    except (OSError, ValueError) as exc:
-        raise CacheError(f"'{f.filename}': dataset '{name}' is corrupt ({str(exc).splitlines()[0][:120]})") from None
+        raise CacheError(f"'{f.filename}': dataset '{name}' missing", path=f.filename) from None
+    except (OSError, ValueError, RuntimeError) as exc:  # checksum (data or metadata), filter, ...
+        raise CacheError(f"'{f.filename}': dataset '{name}' is corrupt ({str(exc).splitlines()[0][:120]})",
+                         path=f.filename) from None
 
 
 def verify(path: str | Path, *, kind: str) -> None:
     """Read every dataset of ``path`` fully (checksums verified); raise :class:`CacheError` if bad."""
     with open_checked(path, kind=kind) as f:
         names: list[str] = []
-        f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        try:
+            f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
+        except (OSError, KeyError, RuntimeError, ValueError) as exc:
+            raise CacheError(f"'{path}': corrupt HDF5 structure ({str(exc).splitlines()[0][:120]})", path=path) from None
         for n in names:
             read_dataset(f, n)
 
 
 # --------------------------------------------------------------------------- stylized frame chunks
-def write_frames(path: str | Path, frames: np.ndarray, *, first_frame: int, attrs: Mapping[str, Any] | None = None) -> None:
-    """Write a chunk of result frames: ``frames`` ``(n, H, W, 3)`` float in ``[0, 1]`` -> float16."""
+def write_frames(path: str | Path, frames: np.ndarray, *, first_frame: int, attrs: Mapping[str, Any] | None = None,
+                 extra: Mapping[str, np.ndarray] | None = None) -> None:
+    """Write a chunk of result frames: ``frames`` ``(n, H, W, 3)`` float in ``[0, 1]`` -> float16.
+
+    ``extra``: further datasets stored as given (name -> array, not ``frames``), e.g. the
+    brushstroke stage's ``strokes_last`` ``(n, 12)`` float32; :func:`read_frames` ignores them.
+    """
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"write_frames expects (n, H, W, 3), got {frames.shape}")
+    if extra and "frames" in extra:
+        raise ValueError("write_frames: 'frames' cannot be an extra dataset")
     a = dict(attrs or {})
     a.update(first_frame=int(first_frame), n_frames=int(frames.shape[0]))
-    write(path, {"frames": np.clip(frames, 0, 1).astype(np.float16)}, kind="frames", attrs=a)
+    datasets = {"frames": np.clip(frames, 0, 1).astype(np.float16), **(extra or {})}
+    write(path, datasets, kind="frames", attrs=a)
 
 
 def read_frames(path: str | Path) -> tuple[int, np.ndarray]:

@@ -136,7 +136,8 @@ def masks_file(*, flow_path: str | Path, out: str | Path, params: Mapping[str, A
             fwd = h5io.read_dataset(f, f"N{n}/forward")
             bwd = h5io.read_dataset(f, f"N{n}/backward")
             if fwd.shape != bwd.shape or fwd.shape[1:] != (2, h, w):
-                raise CacheError(f"'{flow_path}': N{n} forward {fwd.shape} / backward {bwd.shape} do not match {h}x{w}")
+                raise CacheError(f"'{flow_path}': N{n} forward {fwd.shape} / backward {bwd.shape} do not match {h}x{w}",
+                                 path=flow_path)
             out_f = np.zeros((fwd.shape[0], h, w), np.float16)
             out_b = np.zeros((fwd.shape[0], h, w), np.float16)
             for i in range(0, fwd.shape[0], BATCH):

@@ -35,12 +35,12 @@ def load_meta(path: str | Path, *, frames_dir: str | Path | None = None) -> dict
     except FileNotFoundError:
         raise CacheError(f"'{p}': missing (rerun the extract stage)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CacheError(f"'{p}': corrupt meta.json ({exc.__class__.__name__}); delete it to re-extract") from None
+        raise CacheError(f"'{p}': corrupt meta.json ({exc.__class__.__name__})", path=p) from None
     if not isinstance(meta, dict):
-        raise CacheError(f"'{p}': corrupt meta.json (not an object)")
+        raise CacheError(f"'{p}': corrupt meta.json (not an object)", path=p)
     for key, typ in REQUIRED.items():
         if not isinstance(meta.get(key), typ) or isinstance(meta.get(key), bool) or meta[key] <= 0:
-            raise CacheError(f"'{p}': corrupt meta.json (field '{key}' missing or invalid)")
+            raise CacheError(f"'{p}': corrupt meta.json (field '{key}' missing or invalid)", path=p)
     if frames_dir is not None:
         from .frames import frame_path
 

@@ -126,13 +126,24 @@ def _scan(container: Any, stream: Any) -> tuple[list[int], Any]:
     the first decoded frame (None if nothing decodes)."""
     pts: list[int] = []
     first = None
-    for packet in container.demux(stream):
+    try:
+        for packet in container.demux(stream):
+            if first is None:
+                first = next(iter(stream.decode(packet)), None)
+            if packet.pts is not None:
+                pts.append(packet.pts)
+            if len(pts) >= _PTS_WINDOW and first is not None:
+                break
+    except (av.error.InvalidDataError, av.error.EOFError):
+        # a truncated or damaged file: keep what was read (extract decodes what is there and warns);
+        # nothing at all is an error for the caller
         if first is None:
-            first = next(iter(stream.decode(packet)), None)
-        if packet.pts is not None:
-            pts.append(packet.pts)
-        if len(pts) >= _PTS_WINDOW and first is not None:
-            break
+            raise
+    if first is None:
+        try:  # decoders with a delay only return the first frame of a very short clip when flushed
+            first = next(iter(stream.decode(None)), None)
+        except (av.error.FFmpegError, ValueError):
+            first = None
     pts.sort()
     if len(pts) > 2 * _PTS_TAIL:
         pts = pts[:-_PTS_TAIL]
@@ -175,8 +186,12 @@ def probe(path: str | Path) -> VideoInfo:
         raise InputError(f"{name}: file not found")
     if not p.is_file():
         raise InputError(f"{name}: not a regular file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{name}: empty file (0 bytes)")
     try:
         container = av.open(str(p.resolve()))
+    except av.error.EOFError:
+        raise InputError(f"{name}: not a readable video (end of file in the header: truncated, or no frames)") from None
     except av.error.FFmpegError as exc:
         raise InputError(f"{name}: not a readable video ({exc.strerror or exc})") from None
     try:
@@ -185,7 +200,7 @@ def probe(path: str | Path) -> VideoInfo:
                       if not s.disposition & av.stream.Disposition.attached_pic]  # skip cover art
             if not videos:
                 kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
-                kinds = kinds or ["no streams"]
+                kinds = kinds or ["no streams at all: an empty or zero-frame file"]
                 raise InputError(f"{name}: no video stream (found: {', '.join(kinds)})")
             vs = videos[0]
             cc = vs.codec_context

@@ -39,3 +39,22 @@ def make_clip(tmp_path: Path) -> Callable[..., Path]:
         return out
 
     return make
+
+
+@pytest.fixture(scope="session")
+def killtest_ref(tmp_path_factory):
+    """One uninterrupted run of ``tools/killtest.py``'s tiny workflow, shared by the kill and
+    corruption tests (``(killtest module, Reference)``); a second snakemake is started while it
+    runs to check that Snakemake's lock refuses it."""
+    import importlib.util
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("killtest", root / "tools" / "killtest.py")
+    kt = importlib.util.module_from_spec(spec)
+    sys.modules["killtest"] = kt
+    spec.loader.exec_module(kt)
+    base = tmp_path_factory.mktemp("killtest")
+    clip, style = kt.make_inputs(base)
+    ref = kt.run_reference(base / "ref", clip, style, check_concurrent=True)
+    return kt, ref, base

@@ -163,6 +163,22 @@ def test_slic_init_respects_mask():
     assert len(init_strokes(img, n_strokes=30, mask=np.zeros((48, 48), bool))) == 0
 
 
+def test_masked_init_gives_one_stroke_per_connected_part():
+    """Masked SLIC may label two distant blobs alike; their joint moments would give one long
+    stroke across the canvas between them."""
+    img = np.full((48, 96, 3), 0.4, np.float32)
+    mask = np.zeros((48, 96), bool)
+    for x in (4, 30, 60, 86):
+        for y in (6, 36):
+            mask[y:y + 6, x:x + 6] = True          # 8 blobs; SLIC with 2 segments labels them alike
+    s = init_strokes(img, n_strokes=2, seed=0, mask=mask)
+    assert len(s) == 8
+    chord = (s.curve[:, 1] - s.curve[:, 0]).norm(dim=-1)
+    assert (chord < 10).all()
+    cols, rows = s.location.round().long().unbind(1)
+    assert mask[rows.numpy(), cols.numpy()].all()
+
+
 # ------------------------------------------------------------------------------------ losses
 def test_curvature_and_orientation_losses():
     straight = _one_stroke((0.0, 0.0), (10.0, 0.0), (5.0, 0.0))

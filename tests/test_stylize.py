@@ -25,7 +25,7 @@ def setup(tmp_path: Path) -> dict:
     for i in range(N):
         write_png(frames / f"{i:06d}.png", rng.random((H, W, 3)).astype(np.float32))
     meta = tmp_path / "meta.json"
-    meta.write_text(json.dumps({"frame_count": N, "width": W, "height": H}))
+    meta.write_text(json.dumps({"frame_count": N, "width": W, "height": H, "fps_num": 25, "fps_den": 1}))
     style = tmp_path / "style.png"
     write_png(style, rng.random((20, 40, 3)).astype(np.float32))
     params = {
@@ -122,8 +122,8 @@ def test_bad_style_image_exit_2_one_line(setup, capsys, kind):
 
 def test_bad_params_and_style_weights_are_config_errors(setup, capsys):
     out = setup["tmp"] / "x.h5"
-    assert main(argv(setup, out, "--style-weights", "1", "2")) == 2
-    assert "--style-weights" in capsys.readouterr().err
+    assert main(argv(setup, out, "--style-weight", "1", "--style-weight", "2")) == 2
+    assert "--style-weight" in capsys.readouterr().err
     setup["params"]["stylize"]["content_layers"] = ["relu1_3"]
     assert main(argv(setup, out)) == 2
     assert "stylize.content_layers" in capsys.readouterr().err

@@ -10,7 +10,10 @@ Per superpixel (pixel coordinates ``(x, y)``; moments accumulated with ``np.binc
 * width = ``width_scale * m²`` with ``m`` the extent along the minor axis + 1 px (width is
   compared with the squared distance, so the stroke's radius grows like ``m``).
 
-Superpixels with fewer than :data:`MIN_PIXELS` pixels get no stroke.
+Segments are the *connected* parts of the superpixels: masked SLIC (reseeding scattered uncovered
+areas) can give one label to distant blobs, whose joint moments would make one long stroke
+across the covered canvas between them. Segments with fewer than :data:`MIN_PIXELS` pixels get
+no stroke.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import warnings
 
 import numpy as np
 import torch
+from skimage.measure import label as connected_components
 from skimage.segmentation import slic
 
 from .strokes import Strokes
@@ -73,6 +77,7 @@ def init_strokes(image: np.ndarray, *, n_strokes: int, length_scale: float = 1.1
         warnings.filterwarnings("ignore", message="One of the clusters is empty")
         labels = slic(img, n_segments=n_strokes, compactness=2, sigma=1, start_label=1,
                       mask=mask, channel_axis=-1)
+    labels = connected_components(labels, background=0, connectivity=1)
     keep_px = labels > 0
     lab = labels[keep_px]
     _, lab = np.unique(lab, return_inverse=True)                     # 0..L-1

@@ -20,9 +20,13 @@ and ``c`` = reliability × their coverage.
 Pixel stage: ``pixel_iterations`` iterations of :meth:`iovst.gatys.Gatys.optimize` (the job's
 ``stylize`` optimiser settings) from the painting, with the painting as the content target.
 
-Loss scales: all terms are means (:mod:`iovst.losses`), unlike the reference's sums, so the
-reference's weights (style 3, curvature 4, orientation 0.008) are starting points only; the
-per-term sizes at step 0 are logged at DEBUG level.
+Loss scales: the VGG terms are the Gatys stage's own (:mod:`iovst.losses`: means, Grams divided by
+``C·H·W``, style layer weights summing to 1), so the defaults of ``stylize.brushstroke`` use the
+Gatys defaults' units (content 1, style 1e5); the regularisers are scale-free (curvature a ratio,
+orientation ``1 − cos²`` in [0, 1]) and weighted to about half a unit at the SLIC init. The
+reasoning is in the schema's description of ``stylize.brushstroke``; :meth:`BrushPainter.report`
+(``iovst stylize --report-losses``) prints every term at step 0 for tuning with real weights, and
+the step-0 sizes are also logged at DEBUG level.
 """
 
 from __future__ import annotations
@@ -101,6 +105,34 @@ class BrushPainter:
                             enabled=self.device.type == "cuda"):
             return self.vgg(x)
 
+    def _terms(self, strokes: Strokes, canvas: torch.Tensor, content_feats: Mapping[str, torch.Tensor],
+               targets: StyleTargets, neighbours: torch.Tensor,
+               temporal: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, tuple[torch.Tensor, float]]:
+        """``{term: (raw scalar fp32, weight)}`` of the stroke stage for the rendered ``canvas``
+        ``(1, 3, H, W)`` of ``strokes``; ``temporal`` only when given."""
+        p = self.params
+        feats = self._features(canvas)
+        out = {
+            "content": (losses.content_loss(feats, content_feats), p["content_weight"]),
+            "style": (losses.style_loss(feats, targets.grams, self.style_layer_weights), p["style_weight"]),
+            "curvature": (curvature_loss(strokes), p["curvature_weight"]),
+            "orientation": (orientation_loss(strokes, neighbours), p["orientation_weight"]),
+        }
+        if temporal is not None:
+            out["temporal"] = (losses.temporal_loss(canvas, [temporal[0]], [temporal[1]]), p["temporal_weight"])
+        return out
+
+    def _render(self, strokes: Strokes, hw: tuple[int, int]) -> torch.Tensor:
+        """``(1, 3, H, W)`` canvas of ``strokes`` (differentiable)."""
+        p = self.params
+        return render(strokes, height=hw[0], width=hw[1], background=p["background"],
+                      samples=p["samples_per_curve"])[None]
+
+    def _content_features(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            feats = self._features(content)
+        return {n: feats[n].detach() for n in CONTENT_LAYERS}
+
     def optimize_strokes(self, strokes: Strokes, content: torch.Tensor, *,
                          targets: StyleTargets, steps: int,
                          temporal: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -120,33 +152,19 @@ class BrushPainter:
             floats).
         """
         p = self.params
-        h, w = content.shape[-2:]
+        hw = tuple(content.shape[-2:])
         s = strokes.to(device=self.device, dtype=torch.float32).requires_grad_()
         if steps == 0 or len(s) == 0:
             return s.detach(), []
-        with torch.no_grad():
-            feats = self._features(content)
-            content_feats = {n: feats[n].detach() for n in CONTENT_LAYERS}
+        content_feats = self._content_features(content)
         neighbours = nearest_neighbours(s.location.detach(), k=ORIENTATION_NEIGHBOURS)
         opt_geo = torch.optim.Adam(s.geometry(), lr=p["lr_geometry"])
         opt_col = torch.optim.Adam([s.color], lr=p["lr_color"])
-        use_temporal = temporal is not None and p["temporal_weight"] > 0
+        temporal = temporal if p["temporal_weight"] > 0 else None
         history: list[float] = []
         for step in range(steps):
-            canvas = render(s, height=h, width=w, background=p["background"],
-                            samples=p["samples_per_curve"])[None]
-            feats = self._features(canvas)
-            style = p["style_weight"] * losses.style_loss(feats, targets.grams,
-                                                          self.style_layer_weights)
-            terms = {
-                "content": p["content_weight"] * losses.content_loss(feats, content_feats),
-                "style": style,
-                "curvature": p["curvature_weight"] * curvature_loss(s),
-                "orientation": p["orientation_weight"] * orientation_loss(s, neighbours),
-            }
-            if use_temporal:
-                terms["temporal"] = p["temporal_weight"] * losses.temporal_loss(
-                    canvas, [temporal[0]], [temporal[1]])
+            terms = {k: w * v for k, (v, w) in self._terms(s, self._render(s, hw), content_feats, targets,
+                                                           neighbours, temporal).items()}
             total = sum(terms.values())
             if step == 0:
                 log.debug("stroke stage step 0 (weighted): %s",
@@ -157,11 +175,45 @@ class BrushPainter:
             grads = torch.autograd.grad(total, s.geometry(), retain_graph=True, allow_unused=True)
             for t, g in zip(s.geometry(), grads):
                 t.grad = g
-            (s.color.grad,) = torch.autograd.grad(style, [s.color], allow_unused=True)
+            (s.color.grad,) = torch.autograd.grad(terms["style"], [s.color], allow_unused=True)
             opt_geo.step()
             opt_col.step()
-            s.clamp_(height=h, width=w)
+            s.clamp_(height=hw[0], width=hw[1])
         return s.detach(), history
+
+    def initial_strokes(self, content: np.ndarray, *, seed: int) -> Strokes:
+        """SLIC strokes of ``content`` ``(H, W, 3)`` float32 in [0, 1] (the first frame's start)."""
+        p = self.params
+        return init_strokes(content, n_strokes=p["n_strokes"], length_scale=p["length_scale"],
+                            width_scale=p["width_scale"], seed=seed, device=self.device)
+
+    def report(self, content: np.ndarray, *, targets: StyleTargets, seed: int) -> str:
+        """Table of every loss term (raw, weight, weighted) at step 0 of both stages.
+
+        Stroke stage: the SLIC strokes of ``content`` ``(H, W, 3)`` float32 in [0, 1] (the first
+        frame's start; no temporal term). Pixel stage: the rendered SLIC painting, which is both
+        its start and its content target (so its content term is 0), with the ``stylize``
+        weights. For tuning the ``stylize.brushstroke`` weights against real VGG weights.
+        """
+        frame = _to_tensor(content, self.device)
+        hw = tuple(frame.shape[-2:])
+        strokes = self.initial_strokes(content, seed=seed)
+        neighbours = nearest_neighbours(strokes.location, k=ORIENTATION_NEIGHBOURS)
+        with torch.no_grad():
+            canvas = self._render(strokes, hw)
+            terms = self._terms(strokes, canvas, self._content_features(frame), targets, neighbours, None)
+            pixel = self.gatys.loss_terms(canvas, canvas, targets, weighted=False)
+        gp = self.gatys.params
+        stages = {
+            f"strokes (SLIC, {len(strokes)})": [(k, float(v), w) for k, (v, w) in terms.items()],
+            "pixel (init = painting)": [(k, pixel[k], w) for k, w in (
+                ("content", gp.content_weight), ("style", gp.style_weight), ("tv", gp.tv_weight))],
+        }
+        lines = [f"{'stage':24s} {'term':12s} {'raw':>12s} {'weight':>10s} {'weighted':>12s}"]
+        for stage, rows in stages.items():
+            lines += [f"{stage:24s} {term:12s} {raw:12.4e} {w:10.3g} {raw * w:12.4e}" for term, raw, w in rows]
+            lines.append(f"{stage:24s} {'total':12s} {'':>12s} {'':>10s} {sum(r * w for _, r, w in rows):12.4e}")
+        return "\n".join(lines)
 
     def paint_frame(self, content: np.ndarray, *, targets: StyleTargets,
                     prev_strokes: Strokes | None = None,
@@ -191,8 +243,7 @@ class BrushPainter:
         frame = _to_tensor(content, self.device)
         temporal = None
         if prev_strokes is None:
-            strokes = init_strokes(content, n_strokes=p["n_strokes"], length_scale=p["length_scale"],
-                                   width_scale=p["width_scale"], seed=seed, device=self.device)
+            strokes = self.initial_strokes(content, seed=seed)
         else:
             if flow_prev_to_cur is None:
                 raise ValueError("paint_frame: prev_strokes given without flow_prev_to_cur")
@@ -214,8 +265,7 @@ class BrushPainter:
         strokes = strokes.select(winning_counts(strokes, height=h, width=w,
                                                 samples=p["samples_per_curve"]) > 0)
         with torch.no_grad():
-            painting = render(strokes, height=h, width=w, background=p["background"],
-                              samples=p["samples_per_curve"])[None]
+            painting = self._render(strokes, (h, w))
         if p["pixel_iterations"] > 0:
             painting = self.gatys.optimize(painting, targets=targets, init=painting,
                                            iterations=p["pixel_iterations"], seed=seed)

@@ -32,11 +32,57 @@ for _name, _path in list(config["videos"].items()):
     config["videos"][_name] = _safe_path(_path)
     if not Path(_path).is_file():
         _fail(f"config key 'videos.{_name}': video '{_path}' not found")
+
+
+def _check_image(key, path):
+    """Fail at start (before extract/flow run) on a style image Pillow cannot decode.
+
+    Header + checksums (``verify``), then a decode at 1/8 scale for JPEGs (``draft``), which finds
+    truncated files; cheap enough for every parse.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except Exception as exc:  # UnidentifiedImageError, truncated, bad CRC, decompression bomb, ...
+        why = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
+        _fail(f"config key '{key}': style image '{path}' is not a readable image ({why})")
+
+
 for _name, _style in config["styles"].items():
     _style["images"] = [_safe_path(p) for p in _style["images"]]
     for _p in _style["images"]:
         if not Path(_p).is_file():
             _fail(f"config key 'styles.{_name}.images': style image '{_p}' not found")
+        _check_image(f"styles.{_name}.images", _p)
+
+
+
+def _check_weights(key, spec):
+    """A weights path must be a torch.save file (a zip archive with a pickle), checked without
+    importing torch; whether it holds the right network is checked when a job loads it."""
+    import zipfile
+
+    if spec in ("auto", "imagenet", "random"):
+        return
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        _fail(f"config key '{key}': weights file '{spec}' not found")
+    try:
+        with zipfile.ZipFile(path) as z:
+            if not any(n.endswith("data.pkl") for n in z.namelist()):
+                raise zipfile.BadZipFile("no data.pkl member")
+    except (zipfile.BadZipFile, OSError) as exc:
+        _fail(f"config key '{key}': '{spec}' is not a torch state_dict file saved with torch.save ({exc})")
+
+
+_check_weights("model.weights", config["model"]["weights"])
+if config["flow"]["method"] != "dis":
+    _check_weights("flow.weights", config["flow"]["weights"])
 
 R = _safe_path(config["results"].rstrip("/"))
 CACHE = _safe_path(config["cache"].rstrip("/"))
@@ -78,13 +124,45 @@ def stage_params(stage, *sections, **extra):
 _META = {}
 
 
+def _drop_corrupt_meta():
+    """A corrupt meta.json (truncated, garbled, hand-edited) is never used: it is deleted here,
+    before the DAG is built, so the extract checkpoint reruns in this same run (everything after it
+    follows by modification time; per-frame caches are reused). Not in a dry run."""
+    from iovst.errors import CacheError
+    from iovst.meta import load_meta
+
+    for video in config["videos"]:
+        path = Path(f"{R}/{video}/meta.json")
+        if not path.is_file():
+            continue
+        try:
+            load_meta(path)
+        except CacheError as exc:
+            if workflow.dryrun:
+                print(f"iovst: warning: {exc}; a real run deletes it and re-extracts '{video}'", file=sys.stderr)
+            else:
+                path.unlink(missing_ok=True)
+                print(f"iovst: warning: {exc}; deleted it, re-extracting '{video}'", file=sys.stderr)
+
+
+_drop_corrupt_meta()
+
+
 def meta_of(video):
     """meta.json of ``video`` (after the extract checkpoint has run; read once per parse)."""
     if video not in _META:
-        path = checkpoints.extract.get(video=video).output.meta
-        with open(path) as fh:
-            _META[video] = json.load(fh)
+        from iovst.meta import load_meta
+
+        _META[video] = load_meta(checkpoints.extract.get(video=video).output.meta)
     return _META[video]
+
+
+onstart:
+    # Writers killed by SIGKILL / preemption leave their temporary files (``.tmp-*``, never read by
+    # anyone) in results/; remove them now that Snakemake's lock says no other run writes here.
+    from iovst.atomic import clean_temp
+
+    clean_temp(R)
 
 
 def chunks_of(video):
@@ -143,20 +221,23 @@ def all_targets(wildcards):
 
 
 def stylize_extra_inputs(wc):
-    """Brushstroke strokes continue from the previous chunk (moved by the flow): sequential."""
+    """Brushstroke: each frame's strokes start from the previous frame's, moved by the flow of
+    the pair (t-1, t) (flow/mask chunks k-1 and k); chunk k > 0 continues from round-0 chunk
+    k-1's last strokes, so the chunks of one video run in order."""
     if config["stylize"]["method"] != "brushstroke":
         return {}
     k = int(wc.k)
-    if k == 0:
-        return {}
-    return {
-        "prev": round_files(wc.video, wc.style, 0, [k - 1]),
+    inputs = {
         "flow": flow_files(wc.video, pair_chunks_into(k, 1)),
         "masks": mask_files(wc.video, pair_chunks_into(k, 1)),
     }
+    if k > 0:
+        inputs["prev"] = round_files(wc.video, wc.style, 0, [k - 1])
+    return inputs
 
 
 def _opt_args(wc, input):
+    """``--prev R.h5 --flow F.h5... --masks M.h5...`` for those of the inputs that exist."""
     args = []
     for key in ("prev", "flow", "masks"):
         if key in input.keys():

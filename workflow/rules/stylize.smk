@@ -34,6 +34,8 @@ rule multipass:
         style=lambda wc: style_images(wc.style),
     output:
         f"{R}/{{video}}/{{style}}/r{{p}}/chunk_{{k}}.h5",
+    wildcard_constraints:
+        p="[1-9][0-9]*",  # round 0 is the stylize rule's
     params:
         chunk_size=C,
         cache=CACHE,
