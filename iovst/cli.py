@@ -42,6 +42,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 #: modules whose commands run torch models
 TORCH_MODULES = {"iovst.flow", "iovst.stylize", "iovst.multipass", "iovst.metrics"}
+#: modules whose Snakemake rules declare ``resources: gpu=1``
+GPU_MODULES = {"iovst.flow", "iovst.stylize", "iovst.multipass"}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -98,9 +100,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_flush_denormal(True)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
-    module = importlib.import_module(COMMANDS[args.command][0])
+    module_name = COMMANDS[args.command][0]
     try:
-        rc = module.run(args)
+        if module_name in GPU_MODULES:
+            # several GPUs on one workstation: take a free one before CUDA is initialised
+            from .gpuslots import claim_gpu_from_env
+
+            claim_gpu_from_env()
+        rc = importlib.import_module(module_name).run(args)
     except CacheError as exc:
         msg = str(exc)
         if exc.path is not None and _remove_corrupt(exc.path):

@@ -1,18 +1,21 @@
 """Loss terms of optimization-based style transfer, all computed in fp32.
 
-Every term is normalised so its size does not depend on the resolution or the number of layers:
+Every term is normalised so its size depends neither on the resolution, nor on the number of
+layers, nor on the magnitude of the network's features:
 
 * Gram matrices are divided by ``C * H * W`` (a mean over positions, scaled by 1/C), so an image and
   a tiling of it have the same Gram;
-* content and style terms are means of squared differences; the content term is averaged over its
-  layers and the style term uses per-layer weights normalised to sum 1;
-* total variation and the temporal term are means over pixels (and channels).
+* content and style terms are *relative* squared errors per layer,
+  ``mean((F - P)²) / mean(P²)`` and ``mean((G - A)²) / mean(A²)``; the content term is averaged
+  over its layers and the style term uses per-layer weights normalised to sum 1. A relative error
+  is ~1 when the image has nothing of the target and 0 when it matches, whichever weights produced
+  the features (ImageNet VGG-19, another checkpoint, or the seeded random weights of the tests);
+* total variation and the temporal term are means over pixels (and channels) of images in [0, 1].
 
-Scale of the defaults (config ``stylize``): torchvision's VGG-19 takes ``[0, 1]`` RGB normalised by
-the ImageNet mean/std, so the Caffe-era weights of Gatys / Ruder / neural-style (content 5,
-style 1e2, ...) do not carry over. With the normalisations above, ``style_weight = 1e5`` against
-``content_weight = 1`` is a *starting point*, not a tuned value: print each term's size at
-iteration 0 with the real weights via ``iovst stylize --report-losses`` and adjust.
+Scale of the defaults (config ``stylize``): the Caffe-era weights of Gatys / Ruder / neural-style
+(content 5, style 1e2, temporal 1e3 on 0-255 BGR features) do not carry over; with the relative
+terms above, ``content 1, style 10, tv 1, temporal 200`` are the starting points. Print each term's
+size at iteration 0 with your weights via ``iovst stylize --report-losses`` and adjust.
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import torch
+
+
+#: keeps the relative errors finite for an all-zero target (e.g. a black frame's deep features)
+EPS = 1e-12
 
 
 def gram(f: torch.Tensor) -> torch.Tensor:
@@ -45,7 +52,8 @@ def normalise_weights(weights: Sequence[float], *, what: str = "weights") -> lis
 
 
 def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Mean squared difference of features, averaged over the layers of ``targets`` (scalar fp32).
+    """Relative squared error ``mean((F - P)²) / mean(P²)``, averaged over the layers of ``targets``
+    (scalar fp32).
 
     ``features[l]`` ``(1, C, H, W)`` and ``targets[l]`` must have the same shape.
     """
@@ -54,7 +62,8 @@ def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, tor
         f = features[name]
         if f.shape != t.shape:
             raise ValueError(f"content layer {name}: features {tuple(f.shape)} vs target {tuple(t.shape)}")
-        terms.append(torch.mean((f.float() - t.float()) ** 2))
+        t32 = t.float()
+        terms.append(torch.mean((f.float() - t32) ** 2) / (torch.mean(t32**2) + EPS))
     return torch.stack(terms).mean()
 
 
@@ -63,7 +72,7 @@ def style_loss(
     target_grams: Mapping[str, torch.Tensor],
     layer_weights: Mapping[str, float],
 ) -> torch.Tensor:
-    """``Σ_l w_l · mean((gram(F_l) − T_l)²)`` with ``w`` normalised to sum 1 (scalar fp32).
+    """``Σ_l w_l · mean((gram(F_l) − T_l)²) / mean(T_l²)`` with ``w`` normalised to sum 1 (scalar fp32).
 
     Args:
         features: ``{layer: (B, C, H, W)}`` activations of the image being optimised.
@@ -78,7 +87,8 @@ def style_loss(
         t = target_grams[name]
         if g.shape[-2:] != t.shape[-2:]:
             raise ValueError(f"style layer {name}: Gram {tuple(g.shape)} vs target {tuple(t.shape)}")
-        term = wl * torch.mean((g - t.float()) ** 2)
+        t32 = t.float()
+        term = wl * torch.mean((g - t32) ** 2) / (torch.mean(t32**2) + EPS)
         total = term if total is None else total + term
     return total
 

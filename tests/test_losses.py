@@ -41,15 +41,18 @@ def test_style_loss_zero_for_identical_positive_otherwise_and_weights_normalised
     assert float(pos) > 0
     torch.testing.assert_close(losses.style_loss(b, tgt, {"l1": 5.0, "l2": 5.0}), pos)
     only_l1 = losses.style_loss(b, tgt, {"l1": 1.0, "l2": 0.0})
-    torch.testing.assert_close(only_l1, torch.mean((losses.gram(b["l1"]) - tgt["l1"]) ** 2))
+    torch.testing.assert_close(
+        only_l1, torch.mean((losses.gram(b["l1"]) - tgt["l1"]) ** 2) / torch.mean(tgt["l1"] ** 2)
+    )
     with pytest.raises(ValueError):
         losses.style_loss(b, tgt, {"l1": 0.0, "l2": 0.0})
 
 
-def test_content_loss_is_mse_averaged_over_layers():
-    f = {"a": torch.zeros(1, 2, 3, 3), "b": torch.zeros(1, 2, 2, 2)}
+def test_content_loss_is_relative_mse_averaged_over_layers():
+    f = {"a": torch.zeros(1, 2, 3, 3), "b": torch.full((1, 2, 2, 2), 2.0)}
     t = {"a": torch.ones(1, 2, 3, 3), "b": torch.full((1, 2, 2, 2), 3.0)}
-    assert float(losses.content_loss(f, t)) == pytest.approx((1.0 + 9.0) / 2)
+    # layer a: 1 / 1; layer b: (3 - 2)² / 3² = 1/9
+    assert float(losses.content_loss(f, t)) == pytest.approx((1.0 + 1.0 / 9.0) / 2)
     with pytest.raises(ValueError, match=r"\(1, 2, 3, 3\)"):
         losses.content_loss({"a": torch.zeros(1, 2, 3, 3)}, {"a": torch.zeros(1, 2, 4, 4)})
 
@@ -82,3 +85,19 @@ def test_temporal_loss_shape_errors_name_shapes():
         losses.temporal_loss(x, [torch.rand(1, 3, 4, 5)], [torch.ones(1, 3, 4, 5)])
     with pytest.raises(ValueError, match="1 warped"):
         losses.temporal_loss(x, [torch.rand(1, 3, 4, 5)], [])
+
+
+def test_content_and_style_terms_do_not_depend_on_the_feature_scale():
+    """Relative errors: features 100x larger (other VGG weights) give the same loss."""
+    torch.manual_seed(1)
+    f = {"l": torch.rand(1, 8, 6, 7)}
+    t = {"l": torch.rand(1, 8, 6, 7)}
+    scaled = lambda d, k: {n: v * k for n, v in d.items()}  # noqa: E731
+    torch.testing.assert_close(losses.content_loss(scaled(f, 100.0), scaled(t, 100.0)), losses.content_loss(f, t))
+    grams = {"l": losses.gram(t["l"])}
+    grams100 = {"l": losses.gram(t["l"] * 100.0)}
+    torch.testing.assert_close(
+        losses.style_loss(scaled(f, 100.0), grams100, {"l": 1.0}), losses.style_loss(f, grams, {"l": 1.0})
+    )
+    # nothing of the target: relative content error 1
+    torch.testing.assert_close(losses.content_loss({"l": torch.zeros(1, 8, 6, 7)}, t), torch.tensor(1.0))

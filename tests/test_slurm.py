@@ -61,8 +61,9 @@ def _node_states() -> list[str]:
     return out.stdout.split() if out.returncode == 0 else []
 
 
-def _cluster_up() -> bool:
-    return any(s.rstrip("*~#!%$@^-").startswith(("idle", "mix", "alloc", "comp")) for s in _node_states())
+def _cluster_up(states: list[str] | None = None) -> bool:
+    states = _node_states() if states is None else states
+    return any(s.rstrip("*~#!%$@^-").startswith(("idle", "mix", "alloc", "comp")) for s in states)
 
 
 @pytest.fixture(scope="session")
@@ -85,9 +86,10 @@ def slurm_cluster():
         started_here = True
     if shutil.which("sinfo") is None:
         pytest.skip("no SLURM here (sinfo not found); start a test cluster: sudo .ci/slurm.sh start")
-    if not _cluster_up():
+    states = _node_states()  # (sinfo takes ~10 s to give up when no slurmctld answers)
+    if not _cluster_up(states):
         pytest.skip(
-            f"no SLURM node is up (sinfo node states: {_node_states() or 'none'}); "
+            f"no SLURM node is up (sinfo node states: {states or 'none'}); "
             "start a test cluster: sudo .ci/slurm.sh start"
         )
     yield time.monotonic() - t0

@@ -21,8 +21,8 @@ Pixel stage: ``pixel_iterations`` iterations of :meth:`iovst.gatys.Gatys.optimiz
 ``stylize`` optimiser settings) from the painting, with the painting as the content target.
 
 Loss scales: the VGG terms are the Gatys stage's own (:mod:`iovst.losses`: means, Grams divided by
-``C·H·W``, style layer weights summing to 1), so the defaults of ``stylize.brushstroke`` use the
-Gatys defaults' units (content 1, style 1e5); the regularisers are scale-free (curvature a ratio,
+``C·H·W``, relative errors, style layer weights summing to 1), so the defaults of ``stylize.brushstroke`` use the
+Gatys defaults' units (content 1, style 10); the regularisers are scale-free (curvature a ratio,
 orientation ``1 − cos²`` in [0, 1]) and weighted to about half a unit at the SLIC init. The
 reasoning is in the schema's description of ``stylize.brushstroke``; :meth:`BrushPainter.report`
 (``iovst stylize --report-losses``) prints every term at step 0 for tuning with real weights, and

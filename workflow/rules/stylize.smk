@@ -42,7 +42,7 @@ rule multipass:
         device=config["device"],
         json=stage_params("multipass", "stylize", "multipass", "model", "seed"),
         style=lambda wc: style_args(wc.style),
-        neighbors=lambda wc, input: " ".join(shlex.quote(str(p)) for p in input.neighbors),
+        neighbors=lambda wc, input: " ".join(shlex.quote(str(p)) for p in input.get("neighbors", [])),
     threads: 2
     resources:
         gpu=1,
