@@ -90,7 +90,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="style image area relative to the frame area (default 1)")
     p.add_argument("--out", help="result chunk R.h5 (required unless --report-losses)")
     p.add_argument("--cache-dir", help="undeclared per-frame cache root (required unless --report-losses)")
-    p.add_argument("--params", required=True, help="JSON (or @file): see 'iovst.stylize' docstring")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--params", help="JSON (or @file): see 'iovst.stylize' docstring")
+    src.add_argument("--config", help="take the params from this config file (handy with --report-losses)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--report-losses", action="store_true",
                    help="print each loss term at iteration 0 for the chunk's first frame and exit")
@@ -233,6 +235,15 @@ def _check_params(params: Any) -> dict[str, Any]:
     if not isinstance(params["seed"], int) or params["seed"] < 0:
         raise ConfigError(f"--params: 'seed' must be an integer >= 0, got {params['seed']!r}")
     return params
+
+
+def params_from_config(path: str | Path) -> dict[str, Any]:
+    """The ``--params`` object of this stage built from a config file (validated, defaults filled)."""
+    from .config import STAGE_VERSIONS, load
+
+    cfg = load(path)
+    return {"stylize": cfg["stylize"], "model": cfg["model"], "seed": cfg["seed"],
+            "stage_version": STAGE_VERSIONS[STAGE]}
 
 
 def _weights_key(info: WeightsInfo) -> dict[str, str]:
@@ -399,7 +410,7 @@ def _brush_frames(
 
 # ------------------------------------------------------------------------------------ stage
 def run(args: argparse.Namespace) -> int:
-    params = _check_params(parse_params(args.params))
+    params = _check_params(parse_params(args.params) if args.params else params_from_config(args.config))
     method = params["stylize"].get("method", "gatys")
     if method not in METHODS:
         raise ConfigError(f"config key 'stylize.method': {method!r} is not available (have {sorted(METHODS)})")
