@@ -115,6 +115,14 @@ def _to_image(t: torch.Tensor) -> np.ndarray:
     return t[0].permute(1, 2, 0).float().cpu().numpy()
 
 
+def _gatys_with_targets(params: GatysParams, *, styles: Sequence[np.ndarray], style_weights: Sequence[float] | None,
+                        style_scale: float, frame_hw: tuple[int, int], device: torch.device, weights: str,
+                        seed: int) -> tuple[Gatys, Any]:
+    """The Gatys model and its style targets (computed once per job)."""
+    model = Gatys(params=params, device=device, weights=weights, seed=seed)
+    return model, model.style_targets(styles, style_weights, frame_hw=frame_hw, scale=style_scale)
+
+
 class GatysStylizer:
     """Per-frame Gatys stylisation: model and style targets built once, then called per frame.
 
@@ -136,9 +144,11 @@ class GatysStylizer:
         seed: int,
     ) -> None:
         self.params = GatysParams.from_config(section)
-        self.model = Gatys(params=self.params, device=device, weights=weights, seed=seed)
+        self.model, self.targets = _gatys_with_targets(
+            self.params, styles=styles, style_weights=style_weights, style_scale=style_scale,
+            frame_hw=frame_hw, device=device, weights=weights, seed=seed,
+        )
         self.weights_info: WeightsInfo = self.model.weights_info
-        self.targets = self.model.style_targets(styles, style_weights, frame_hw=frame_hw, scale=style_scale)
 
     def __call__(self, frame: np.ndarray, *, seed: int) -> np.ndarray:
         content = _to_tensor(frame)
@@ -186,10 +196,12 @@ class BrushStylizer:
     ) -> None:
         from .brush.paint import BrushPainter
 
-        gatys = Gatys(params=GatysParams.from_config(section), device=device, weights=weights, seed=seed)
+        gatys, self.targets = _gatys_with_targets(
+            GatysParams.from_config(section), styles=styles, style_weights=style_weights,
+            style_scale=style_scale, frame_hw=frame_hw, device=device, weights=weights, seed=seed,
+        )
         self.painter = BrushPainter(gatys=gatys, params=section.get("brushstroke", {}), weights=weights, seed=seed)
         self.weights_info: WeightsInfo = self.painter.weights_info
-        self.targets = gatys.style_targets(styles, style_weights, frame_hw=frame_hw, scale=style_scale)
 
     def paint(self, frame: np.ndarray, *, seed: int, prev: np.ndarray | None,
               flow: np.ndarray | None, reliability: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
