@@ -135,6 +135,7 @@ def style_content_losses(
     from .config import validate
     from .frames import read_frame, read_image
     from .gatys import Gatys, GatysParams
+    from .tensors import to_tensor
 
     section = stylize or validate({"videos": {"v": "v"}, "styles": {"s": {"images": ["s"]}}})["stylize"]
     g = Gatys(params=GatysParams.from_config(section), device=torch.device(device), weights=weights, seed=0)
@@ -144,8 +145,7 @@ def style_content_losses(
         src = read_frame(frames_dir, i)
         if targets is None:
             targets = g.style_targets([read_image(p) for p in style_paths], None, frame_hw=src.shape[:2])
-        t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]  # noqa: E731
-        terms = g.loss_terms(t(frame), t(src), targets, weighted=False)
+        terms = g.loss_terms(to_tensor(frame), to_tensor(src), targets, weighted=False)
         content, style, n = content + terms["content"], style + terms["style"], n + 1
     return {"content_loss": content / max(n, 1), "style_loss": style / max(n, 1)}
 

@@ -41,6 +41,7 @@ from .flowstore import FlowStore, LongtermStore, MaskStore
 from .frames import read_frame
 from .meta import load_meta
 from .stylize import load_stylizer
+from .tensors import to_image, to_tensor
 from .warp import warp
 
 log = logging.getLogger(__name__)
@@ -76,14 +77,6 @@ def blend_init(x_prev: torch.Tensor, warped: torch.Tensor, reliability: torch.Te
         )
     a = delta * c
     return (1.0 - a) * x_prev + a * warped
-
-
-def _t(img: np.ndarray, device: torch.device) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0).to(device)
-
-
-def _np(x: torch.Tensor) -> np.ndarray:
-    return x.detach().squeeze(0).permute(1, 2, 0).float().cpu().numpy()
 
 
 def _f16(img: np.ndarray) -> np.ndarray:
@@ -140,10 +133,10 @@ def run_chunk(
     for i in sweep_order(frames, round_):
         t0 = time.perf_counter()
         content = read_frame(frames_dir, i)
-        x_prev = _t(prev[i - frames.start], device)
+        x_prev = to_tensor(prev[i - frames.start], device)
         nb = neighbour_of(i, round_, n_frames)
         if nb is not None:
-            warped = warp(_t(current[nb], device), torch.from_numpy(flows.flow(i, nb)).to(device))
+            warped = warp(to_tensor(current[nb], device), torch.from_numpy(flows.flow(i, nb)).to(device))
             rel = torch.from_numpy(masks.reliability(i, nb)).to(device)
             x0 = blend_init(x_prev, warped, rel, delta)
         else:
@@ -154,22 +147,22 @@ def run_chunk(
                 j = i + sign * n
                 if not 0 <= j < n_frames or not w.any():
                     continue
-                wj = warp(_t(current[j], device), torch.from_numpy(flows.flow(i, j)).to(device))
+                wj = warp(to_tensor(current[j], device), torch.from_numpy(flows.flow(i, j)).to(device))
                 temporal.append((wj, torch.from_numpy(w).to(device).reshape(1, 1, *w.shape)))
-        x0_np = _np(x0)
+        x0_np = to_image(x0)
         key = make_key(
             "multipass", key_params, style_digest, f"round={round_}", f"frame={i}",
-            hash_arrays(content, x0_np, *[_np(a) for a, _ in temporal], *[b.cpu().numpy() for _, b in temporal]),
+            hash_arrays(content, x0_np, *[to_image(a) for a, _ in temporal], *[b.cpu().numpy() for _, b in temporal]),
         )
         result = cache.get(key, shape=content.shape)
         if result is None:
             out = model.optimize(
-                _t(content, device), targets=targets, init=x0,
+                to_tensor(content, device), targets=targets, init=x0,
                 iterations=int(mp["iterations"]), temporal=temporal,
                 temporal_weight=float(mp["temporal_weight"]) if temporal else 0.0,
                 seed=int(params["seed"]) * 1_000_003 + round_ * 10_007 + i,
             )
-            result = _f16(_np(out))
+            result = _f16(to_image(out))
             # log before caching: a kill between the two is counted as (at most) one recomputation
             log.info("frame %d: computed (%.1f s, %d temporal terms)", i, time.perf_counter() - t0, len(temporal))
             cache.put(key, result)

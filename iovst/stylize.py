@@ -68,6 +68,7 @@ from .errors import CacheError, ConfigError, InputError
 from .flowstore import FlowStore, MaskStore
 from .frames import read_frame, read_image
 from .meta import load_meta
+from .tensors import to_image, to_tensor
 from .gatys import Gatys, GatysParams, frame_seed
 from .weights import WeightsInfo, set_torch_home
 
@@ -105,16 +106,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------ stylizers
-def _to_tensor(image: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` float -> ``(1, 3, H, W)`` float32."""
-    return torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None].contiguous()
-
-
-def _to_image(t: torch.Tensor) -> np.ndarray:
-    """``(1, 3, H, W)`` -> ``(H, W, 3)`` float32 numpy (host copy)."""
-    return t[0].permute(1, 2, 0).float().cpu().numpy()
-
-
 def _gatys_with_targets(params: GatysParams, *, styles: Sequence[np.ndarray], style_weights: Sequence[float] | None,
                         style_scale: float, frame_hw: tuple[int, int], device: torch.device, weights: str,
                         seed: int) -> tuple[Gatys, Any]:
@@ -151,13 +142,13 @@ class GatysStylizer:
         self.weights_info: WeightsInfo = self.model.weights_info
 
     def __call__(self, frame: np.ndarray, *, seed: int) -> np.ndarray:
-        content = _to_tensor(frame)
+        content = to_tensor(frame)
         out = self.model.optimize(content, targets=self.targets, iterations=self.params.iterations, seed=seed)
-        return _to_image(out)
+        return to_image(out)
 
     def report(self, frame: np.ndarray, *, seed: int) -> str:
         """Table of loss terms at iteration 0 (the configured init and, for contrast, noise)."""
-        content = _to_tensor(frame)
+        content = to_tensor(frame)
         inits = {f"init={self.params.init}": self.model.initial(content, seed=seed)}
         if self.params.init == "content":
             g = torch.Generator().manual_seed(seed)

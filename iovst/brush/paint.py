@@ -41,6 +41,7 @@ from .. import losses
 from ..config import load_schema
 from ..errors import ConfigError
 from ..gatys import Gatys, StyleTargets
+from ..tensors import to_tensor
 from ..vgg import VGGFeatures
 from .init import init_strokes
 from .losses import curvature_loss, nearest_neighbours, orientation_loss
@@ -67,14 +68,6 @@ def brush_params(section: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         raise ConfigError(f"config key 'stylize.brushstroke.{unknown[0]}': unknown key")
     return {k: section.get(k, spec["default"]) for k, spec in schema.items()}
-
-
-def _to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """``(H, W, 3)`` float -> ``(1, 3, H, W)`` float32 on ``device``."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got {image.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
-    return t.permute(2, 0, 1)[None].to(device)
 
 
 class BrushPainter:
@@ -195,7 +188,7 @@ class BrushPainter:
         its start and its content target (so its content term is 0), with the ``stylize``
         weights. For tuning the ``stylize.brushstroke`` weights against real VGG weights.
         """
-        frame = _to_tensor(content, self.device)
+        frame = to_tensor(content, self.device)
         hw = tuple(frame.shape[-2:])
         strokes = self.initial_strokes(content, seed=seed)
         neighbours = nearest_neighbours(strokes.location, k=ORIENTATION_NEIGHBOURS)
@@ -240,7 +233,7 @@ class BrushPainter:
         """
         p = self.params
         h, w = content.shape[:2]
-        frame = _to_tensor(content, self.device)
+        frame = to_tensor(content, self.device)
         temporal = None
         if prev_strokes is None:
             strokes = self.initial_strokes(content, seed=seed)
