@@ -15,8 +15,16 @@ def _fail(msg):
     sys.exit(2)
 
 
+# The config: the command line's --configfile(s) if given (Snakemake has loaded them and the
+# --config values into `config`), else config.yaml; never both (merging would add config.yaml's
+# videos and styles to the user's). --config values are re-read as the schema wants them.
 try:
-    _cfg = iovst_config.validate(config)
+    if not workflow.overwrite_configfiles:
+        iovst_config.read_yaml("config.yaml")  # invalid YAML: one line with file and line number
+        workflow.configfile("config.yaml")  # + the --config values on top
+    _cfg = iovst_config.validate(
+        iovst_config.deep_merge(config, iovst_config.parse_overrides(workflow.config_settings.config))
+    )
 except IovstError as _exc:
     _fail(_exc)
 config.clear()
@@ -86,7 +94,7 @@ if config["flow"]["method"] != "dis":
 
 R = _safe_path(config["results"].rstrip("/"))
 CACHE = _safe_path(config["cache"].rstrip("/"))
-LOGS = "logs"
+LOGS = f"{R}/logs"  # each run's job logs live with its results
 C = config["chunk_size"]
 PASSES = config["multipass"]["passes"]
 FLOW_OFFSETS = config["flow"]["offsets"]
