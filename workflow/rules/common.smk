@@ -166,6 +166,18 @@ def meta_of(video):
 
 
 onstart:
+    # Once per run, before any job: a wrong weights file, uncached weights while offline, or
+    # `device: cuda` without CUDA fail here with one line instead of in a flow or stylize job after
+    # the earlier stages ran. onstart runs only in the main Snakemake process (jobs are started
+    # with --no-hooks) and not in dry runs. The device is checked only when the jobs run on this
+    # machine (local executor): with a cluster executor this process is on the login node, which
+    # may have no GPU; each job then checks its own device.
+    from iovst.preflight import preflight
+
+    try:
+        preflight(config, device=workflow.local_exec)
+    except IovstError as exc:
+        _fail(exc)
     # Writers killed by SIGKILL / preemption leave their temporary files (``.tmp-*``, never read by
     # anyone) in results/; remove them now that Snakemake's lock says no other run writes here.
     from iovst.atomic import clean_temp
