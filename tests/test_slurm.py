@@ -386,7 +386,7 @@ def _running_frame_jobs() -> list[tuple[str, str, str]]:
 
 
 def _job_log(wd: Path, rule: str, wildcards: str) -> Path | None:
-    """The job's log (workflow layout logs/{video}/{style}/r{p}/chunk_{k}.log) from the SLURM
+    """The job's log (workflow layout <results>/logs/{video}/{style}/r{p}/chunk_{k}.log) from the SLURM
     comment's wildcard values ``video_style[_p]_k`` (demo names contain no '_')."""
     parts = wildcards.split("_")
     if rule == "stylize" and len(parts) == 3:
@@ -396,7 +396,7 @@ def _job_log(wd: Path, rule: str, wildcards: str) -> Path | None:
         video, style, p, k = parts
     else:
         return None
-    return wd / "logs" / video / style / f"r{p}" / f"chunk_{k}.log"
+    return wd / "results" / "demo-run" / "logs" / video / style / f"r{p}" / f"chunk_{k}.log"
 
 
 _FRAME_LINE = re.compile(r"frame (\d+): (computed|reused)")
