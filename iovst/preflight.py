@@ -9,8 +9,9 @@ naming the config key. The workflow calls :func:`preflight` once per run from it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import InputError
 
