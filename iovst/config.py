@@ -160,7 +160,7 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[s
     return validate(raw)
 
 
-def parse_overrides(overrides: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def parse_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """``snakemake --config`` values as the user meant them, guided by the schema.
 
     Snakemake reads ``--config chunk_size=8`` as an int but ``--config 'extract={size: 64}'`` as
@@ -169,10 +169,11 @@ def parse_overrides(overrides: Mapping[str, Any], schema: Mapping[str, Any] | No
     -> False), and a number where the schema takes only a string becomes its text
     (``results=2024`` -> ``"2024"``). Unknown keys pass through (:func:`validate` names them).
     """
-    return _as_schema(load_schema() if schema is None else schema, copy.deepcopy(dict(overrides)))
+    return _as_schema(load_schema(), copy.deepcopy(dict(overrides)))
 
 
 def _as_schema(schema: Mapping[str, Any], value: Any) -> Any:
+    """``value`` with its leaves converted to the types ``schema`` (its subschema) takes."""
     if isinstance(value, dict):
         props, extra = schema.get("properties", {}), schema.get("additionalProperties")
         return {k: _as_schema(props.get(k, extra if isinstance(extra, dict) else {}), v) for k, v in value.items()}

@@ -72,7 +72,7 @@ for _name, _style in config["styles"].items():
 
 def _check_weights(key, spec):
     """A weights path must be a torch.save file (a zip archive with a pickle), checked without
-    importing torch; whether it holds the right network is checked when a job loads it."""
+    importing torch; whether it holds the right network is checked at the run's start (onstart)."""
     import zipfile
 
     if spec in ("auto", "imagenet", "random"):
