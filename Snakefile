@@ -5,8 +5,10 @@ from snakemake.utils import min_version
 
 min_version("9.0")
 
-
-configfile: "config.yaml"
+# Config: `--configfile my.yaml` REPLACES config.yaml (no `configfile:` directive here: Snakemake
+# would merge the user's videos and styles into the shipped demo ones); config.yaml is read only
+# when no --configfile is given. `--config` applies on top of either; the schema fills in the
+# defaults. See the top of workflow/rules/common.smk.
 
 
 include: "workflow/rules/common.smk"

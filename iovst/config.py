@@ -98,6 +98,8 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _semantic_checks(cfg: dict[str, Any]) -> None:
+    if "logs" in cfg["videos"]:  # <results>/logs/ holds the job logs of every video
+        raise ConfigError("config key 'videos.logs': the name 'logs' is reserved (job logs go to <results>/logs/), rename the video")
     offsets = cfg["flow"]["offsets"]
     if list(offsets) != sorted(set(offsets)):
         raise ConfigError(f"config key 'flow.offsets': must be sorted ascending without repeats, got {offsets}")
@@ -127,8 +129,13 @@ def _semantic_checks(cfg: dict[str, Any]) -> None:
             raise ConfigError("config key 'stylize.style_layer_weights': weights sum to 0")
 
 
-def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Read a YAML config file, apply ``overrides`` (deep merge) and :func:`validate` it."""
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping in YAML file ``path`` (not validated; empty file -> ``{}``).
+
+    Raises:
+        ConfigError: one line naming the file (and the line of a YAML syntax error), e.g.
+            ``config file 'my.yaml', line 4: not valid YAML (expected ',' or '}' ...)``.
+    """
     p = Path(path)
     try:
         with open(p, encoding="utf-8") as fh:
@@ -136,12 +143,52 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[s
     except FileNotFoundError:
         raise ConfigError(f"config file '{p}': not found") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file '{p}': not valid YAML ({str(exc).splitlines()[0]})") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"config file '{p}'{where}: not valid YAML ({what})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"config file '{p}': top level must be a mapping")
+    return raw
+
+
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Read a YAML config file, apply ``overrides`` (deep merge) and :func:`validate` it."""
+    raw = read_yaml(path)
     if overrides:
         raw = deep_merge(raw, overrides)
     return validate(raw)
+
+
+def parse_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``snakemake --config`` values as the user meant them, guided by the schema.
+
+    Snakemake reads ``--config chunk_size=8`` as an int but ``--config 'extract={size: 64}'`` as
+    YAML with every leaf a string (``{"size": "64"}``). Here every string where the schema does
+    not take a string is parsed as a YAML scalar (``"64"`` -> 64, ``"null"`` -> None, ``"false"``
+    -> False), and a number where the schema takes only a string becomes its text
+    (``results=2024`` -> ``"2024"``). Unknown keys pass through (:func:`validate` names them).
+    """
+    return _as_schema(load_schema(), copy.deepcopy(dict(overrides)))
+
+
+def _as_schema(schema: Mapping[str, Any], value: Any) -> Any:
+    """``value`` with its leaves converted to the types ``schema`` (its subschema) takes."""
+    if isinstance(value, dict):
+        props, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        return {k: _as_schema(props.get(k, extra if isinstance(extra, dict) else {}), v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_schema(schema.get("items", {}), v) for v in value]
+    types = schema.get("type", [])
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, str) and types and "string" not in types:
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value  # validate() names the key and the expected type
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and types == ["string"]:
+        return str(value)
+    return value
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

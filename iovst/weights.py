@@ -68,10 +68,12 @@ def set_torch_home(torch_home: str | None) -> None:
         torch.hub.set_dir(str(Path(torch_home) / "hub"))
 
 
-def cached_file(model: str) -> Path:
-    """Where torchvision stores ``model``'s pretrained checkpoint."""
+def cached_file(model: str, torch_home: str | None = None) -> Path:
+    """Where torchvision stores ``model``'s pretrained checkpoint (under ``torch_home`` if given,
+    else the current hub directory: ``$TORCH_HOME/hub`` or ``~/.cache/torch/hub``)."""
     url = _enum(model).url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    hub = Path(torch_home) / "hub" if torch_home else Path(torch.hub.get_dir())
+    return hub / "checkpoints" / os.path.basename(url)
 
 
 def offline() -> bool:
@@ -88,11 +90,13 @@ def _download(model: str, timeout: float = 20.0) -> dict[str, torch.Tensor]:
         socket.setdefaulttimeout(old)
 
 
-def _load_path(path: Path, model: str) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path, *, mmap: bool = False) -> dict[str, torch.Tensor]:
+    """The state dict in ``path``; ``mmap=True`` maps the tensors' storage instead of reading it
+    (cheap for checking names and shapes)."""
     if not path.is_file():
         raise InputError(f"weights '{path}': file not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # corrupt zip, pickle with disallowed globals, truncated, ...
         raise InputError(f"weights '{path}': not a loadable torch state_dict ({exc.__class__.__name__})") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
@@ -158,7 +162,7 @@ def load_into(
         info = WeightsInfo(model, "random", f"seed={seed}")
     else:
         p = Path(spec).expanduser()
-        state = _load_path(p, model)
+        state = read_state_dict(p)
         info = WeightsInfo(model, str(p), sha256_file(p)[:16])
 
     if state is None:
@@ -213,17 +217,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     f = sub.add_parser("fetch", help="download pretrained weights into the cache (run where there is internet)")
     f.add_argument("--torch-home", default=None, help="cache directory (default: $TORCH_HOME or ~/.cache/torch)")
     f.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    s = sub.add_parser("status", help="show which pretrained weights are cached")
+    s = sub.add_parser("status", help="show which pretrained weights are cached (exit status 1 if one is missing)")
     s.add_argument("--torch-home", default=None)
+    s.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
 
 
 def run(args: argparse.Namespace) -> int:
     set_torch_home(args.torch_home)
     if args.action == "status":
-        for m in MODELS:
-            f = cached_file(m)
-            print(f"{m:11s} {'cached' if f.is_file() else 'MISSING'}  {f}")
-        return 0
+        missing = [m for m in args.models if not cached_file(m).is_file()]
+        for m in args.models:
+            print(f"{m:11s} {'MISSING' if m in missing else 'cached'}  {cached_file(m)}")
+        return 1 if missing else 0
     failed = []
     for m in args.models:
         f = cached_file(m)

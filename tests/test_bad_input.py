@@ -118,6 +118,15 @@ def _weights_wrong_net(d: Path) -> dict:
     return {"over": {"model.weights": str(p)}}
 
 
+def _weights_wrong_raft(d: Path) -> dict:
+    p = _weights_wrong_net(d)["over"]["model.weights"]
+    return {"over": {"flow.method": "raft_small", "flow.weights": p}}
+
+
+def _offline_not_cached(spec: str):  # the test's snakemake() sets IOVST_OFFLINE=1
+    return lambda d: {"over": {"model.weights": spec, "model.torch_home": str(d / "torch-home")}}
+
+
 #: id -> (setup, fragments the one error line must contain, the stage that reports it)
 CASES = {
     "missing_video": (lambda d: {"video": d / "nowhere.mp4"}, ["videos.clip", "nowhere.mp4", "not found"], "parse"),
@@ -135,7 +144,13 @@ CASES = {
     "offsets_empty": (lambda d: {"over": {"flow.offsets": []}}, ["flow.offsets", "at least 1"], "parse"),
     "offsets_unsorted": (lambda d: {"over": {"flow.offsets": [2, 1]}}, ["flow.offsets", "sorted"], "parse"),
     "weights_corrupt": (_weights_corrupt, ["model.weights", "vgg.pth", "not a torch state_dict file"], "parse"),
-    "weights_wrong_network": (_weights_wrong_net, ["other.pth", "not vgg19 weights"], "stylize"),
+    # found by the start check (onstart, before any job), not by the first flow / stylize job
+    "weights_wrong_network": (_weights_wrong_net, ["model.weights", "other.pth", "not vgg19 weights"], "start"),
+    "weights_wrong_raft": (_weights_wrong_raft, ["flow.weights", "other.pth", "not raft_small weights"], "start"),
+    "offline_imagenet_not_cached": (_offline_not_cached("imagenet"), ["model.weights", "not cached", "iovst weights fetch --torch-home"], "start"),
+    "offline_auto_not_cached": (_offline_not_cached("auto"), ["model.weights", "RANDOM", "model.weights: random"], "start"),
+    "cuda_without_cuda": (lambda d: {"over": {"device": "cuda"}, "env": {"CUDA_VISIBLE_DEVICES": ""}},
+                          ["'device'", "CUDA is not available"], "start"),
 }
 
 
@@ -149,10 +164,10 @@ def test_bad_input_is_refused_early_with_one_line(tmp_path, case):
     work.mkdir()
     video = made.get("video") or _clip(inputs / "ok.mp4", 3)
     cfg = _write_config(work, video, made.get("style", STYLE), **made.get("over", {}))
-    r = snakemake(work, "--cores", "1", "--configfile", str(cfg), check=False, timeout=300)
+    r = snakemake(work, "--cores", "1", "--configfile", str(cfg), check=False, timeout=300, env=made.get("env"))
     assert r.returncode != 0
     text = r.stdout + r.stderr
-    logs = work / "logs"
+    logs = work / "results" / "logs"
     if logs.is_dir():
         text += "".join(f.read_text(errors="replace") for f in sorted(logs.rglob("*.log")))
     errors = ERROR_LINE.findall(text)
@@ -162,16 +177,13 @@ def test_bad_input_is_refused_early_with_one_line(tmp_path, case):
         assert frag in line, f"{frag!r} not in {line!r}"
     # where it failed: before any expensive stage
     ran = {f.relative_to(logs).as_posix() for f in logs.rglob("*.log")} if logs.is_dir() else set()
-    if stage == "parse":
+    if stage in ("parse", "start"):
         assert not ran and not (work / "results").exists(), ran
     elif stage == "extract":
         assert ran == {"clip/extract.log"}, ran
-    else:  # the wrong network is found when the first stylize job loads the weights, before any frame
-        assert not any("/r1/" in r for r in ran), ran
-        assert "frame 0:" not in text
     # nothing cached or half-written was left for it
     res = work / "results" / "clip"
-    assert not (res / "meta.json").exists() or stage == "stylize"
+    assert not (res / "meta.json").exists()
     assert not list((res / "paint").rglob("*.h5")) if res.exists() else True
     assert not list((work / "cache").rglob("*.npz")) if (work / "cache").exists() else True
     assert not list(work.rglob(".tmp-*"))
@@ -237,7 +249,7 @@ def test_one_frame_short_video_and_hostile_names_run_end_to_end(tmp_path):
     """One workflow run: a 1-frame video and a 3-frame video (largest offset 4) whose file names
     contain spaces, quotes, unicode, ``$(...)`` and a leading dash, with a style image named the
     same way. Everything runs with what is possible; nothing is written outside the workdir's
-    results/, cache/, logs/ and .snakemake/; inputs are read-only; no shell expansion happened."""
+    results/ (logs included), cache/ and .snakemake/; inputs are read-only; no shell expansion happened."""
     from iovst.demo import make_demo_clip
     from iovst.probe import probe
 
@@ -270,15 +282,15 @@ def test_one_frame_short_video_and_hostile_names_run_end_to_end(tmp_path):
     assert sorted(os.listdir(Path.cwd())) == before_cwd
     assert sorted(os.listdir(inputs)) == sorted(p.name for p in (short, style))
     assert not list(tmp_path.rglob("PWNED")) and not (Path.cwd() / "PWNED").exists()
-    assert {p.name for p in work.iterdir()} <= {"config.yaml", "results", "cache", "logs", ".snakemake", one.name}
+    assert {p.name for p in work.iterdir()} <= {"config.yaml", "results", "cache", ".snakemake", one.name}
     assert not list(work.rglob(".tmp-*"))
     for name, n in (("one", 1), ("short", 3)):
         out = probe(work / "results" / name / "paint" / f"{name}_paint.mp4")
         assert out.frame_count == n, name
-        flow_log = (work / "logs" / name / "flow" / "chunk_0000.log").read_text()
+        flow_log = (work / "results" / "logs" / name / "flow" / "chunk_0000.log").read_text()
         assert "have no frame pairs" in flow_log, flow_log
-    assert "offset(s) [1, 4] >= 1" in (work / "logs" / "one" / "flow" / "chunk_0000.log").read_text()
-    assert "offset(s) [4] >= 3" in (work / "logs" / "short" / "flow" / "chunk_0000.log").read_text()
-    mp_log = (work / "logs" / "one" / "paint" / "r1" / "chunk_0000.log").read_text()
+    assert "offset(s) [1, 4] >= 1" in (work / "results" / "logs" / "one" / "flow" / "chunk_0000.log").read_text()
+    assert "offset(s) [4] >= 3" in (work / "results" / "logs" / "short" / "flow" / "chunk_0000.log").read_text()
+    mp_log = (work / "results" / "logs" / "one" / "paint" / "r1" / "chunk_0000.log").read_text()
     assert "frame 0: computed" in mp_log and "0 temporal terms" in mp_log
     assert "Traceback" not in r.stderr

@@ -189,5 +189,5 @@ def test_workflow_brushstroke_end_to_end(tmp_path):
     for p in r0:
         _, last = read_chunk(p)
         assert last.shape[0] > 0
-    log1 = (work / "logs" / "clip" / "paint" / "r0" / "chunk_0001.log").read_text()
+    log1 = (work / "results" / "logs" / "clip" / "paint" / "r0" / "chunk_0001.log").read_text()
     assert "frame 4: computed" in log1

@@ -45,6 +45,7 @@ def test_defaults_filled_and_match_config_yaml():
         ({"multipass": {"offsets": [2]}}, "multipass.offsets", "not in flow.offsets"),
         ({"device": "gpu"}, "device", "not a valid value"),
         ({"styles": {"s": {"images": ["a.png"], "weights": [1, 2]}}}, "styles.s.weights", "2 weight(s) for 1 image"),
+        ({"videos": {"logs": "l.mp4"}}, "videos.logs", "reserved"),
     ],
 )
 def test_bad_values_name_the_key(override, key, words):
@@ -70,3 +71,28 @@ def test_cli_check_config(tmp_path):
 def test_params_hash_is_order_independent():
     assert config.params_hash({"a": 1, "b": [1, 2]}) == config.params_hash({"b": [1, 2], "a": 1})
     assert config.params_hash({"a": 1}) != config.params_hash({"a": 2})
+
+
+def test_invalid_yaml_names_file_and_line(tmp_path):
+    p = tmp_path / "my.yaml"
+    p.write_text("videos: {v: v.mp4}\nextract:\n  size: 64\n   side: short\n")  # bad indent on line 4
+    with pytest.raises(ConfigError) as ei:
+        config.read_yaml(p)
+    msg = str(ei.value)
+    assert f"config file '{p}', line 4: not valid YAML" in msg and "\n" not in msg, msg
+    r = subprocess.run([sys.executable, "-m", "iovst", "check-config", str(p)], capture_output=True, text=True, check=False)
+    assert r.returncode == 2 and "line 4" in r.stderr
+
+
+def test_command_line_overrides_are_read_as_the_schema_wants():
+    """``snakemake --config`` hands nested values over as strings (``'extract={size: 64}'`` ->
+    ``{"size": "64"}``) and top-level numbers as numbers."""
+    raw = {"extract": {"size": "64", "count": "null"}, "flow": {"offsets": ["1", "4"], "preview": "false"},
+           "results": 2024, "chunk_size": 8, "videos": {"v": "1.5"}, "styles": {"s": {"images": ["s.png"], "scale": "0.5"}}}
+    over = config.parse_overrides(raw)
+    assert over == {"extract": {"size": 64, "count": None}, "flow": {"offsets": [1, 4], "preview": False},
+                    "results": "2024", "chunk_size": 8, "videos": {"v": "1.5"}, "styles": {"s": {"images": ["s.png"], "scale": 0.5}}}
+    cfg = config.validate(config.deep_merge(BASE, over))
+    assert cfg["extract"]["size"] == 64 and cfg["extract"]["side"] == "short"  # siblings keep their values
+    with pytest.raises(ConfigError, match="'extract.size': expected integer, got str 'big'"):
+        config.validate(config.deep_merge(BASE, config.parse_overrides({"extract": {"size": "big"}})))

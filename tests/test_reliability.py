@@ -63,7 +63,7 @@ def test_corrupt_meta_flow_masks_and_cache_entry_are_never_built_on(killtest_ref
     _garble(res / "flow" / "chunk_0001.h5")
     first = r.call("--cores", "2", "--keep-going")
     assert first.returncode != 0
-    log = (work / "logs" / "clip" / "longterm" / "chunk_0001.log").read_text()
+    log = (work / "results" / "logs" / "clip" / "longterm" / "chunk_0001.log").read_text()
     assert re.search(r"iovst longterm: error: '.*masks/chunk_0001\.h5': not a readable HDF5 file .*removed it", log), log
     assert not (res / "masks" / "chunk_0001.h5").exists()
     assert not (res / "longterm" / "chunk_0001.h5").exists()
@@ -78,14 +78,14 @@ def test_corrupt_meta_flow_masks_and_cache_entry_are_never_built_on(killtest_ref
     t_second = time.time()
     second = r.call("--cores", "2", "--keep-going")
     assert second.returncode != 0
-    log = (work / "logs" / "clip" / "masks" / "chunk_0001.log").read_text()
+    log = (work / "results" / "logs" / "clip" / "masks" / "chunk_0001.log").read_text()
     assert re.search(r"iovst masks: error: '.*flow/chunk_0001\.h5': .*corrupt.*removed it", log), log
     assert not (res / "flow" / "chunk_0001.h5").exists()
     # third run (the same command): everything regenerated, result as if nothing happened
     third = r.call("--cores", "2")
     assert third.returncode == 0, third.stderr[-3000:]
     # the garbled cache entry was found, deleted and its frame recomputed; the others were reused
-    stylize_logs = "".join(f.read_text() for f in (work / "logs" / "clip" / "paint" / "r0").glob("*.log")
+    stylize_logs = "".join(f.read_text() for f in (work / "results" / "logs" / "clip" / "paint" / "r0").glob("*.log")
                            if f.stat().st_mtime >= t_second)
     assert stylize_logs.count("cache: corrupt entry") == 1 and "deleted, recomputing" in stylize_logs
     assert len(re.findall(r"frame \d+: computed", stylize_logs)) == 1

@@ -52,7 +52,7 @@ def test_sigkill_then_resume(tmp_path, clip8, stage):
     ref, work = tmp_path / "ref", tmp_path / "killed"
     ref.mkdir(), work.mkdir()
     snakemake(ref, "--cores", "1", "--configfile", str(write_config(ref, clip8, ROOT / "data" / "style.png", **SLOWER)))
-    assert computed_lines(ref / "logs") == N_FRAMES * (1 + PASSES)
+    assert computed_lines(ref / "results" / "logs") == N_FRAMES * (1 + PASSES)
 
     cfg = write_config(work, clip8, ROOT / "data" / "style.png", **SLOWER)
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(work), "--cores", "1", "--configfile", str(cfg)]
@@ -74,14 +74,14 @@ def test_sigkill_then_resume(tmp_path, clip8, stage):
             os.killpg(proc.pid, signal.SIGKILL)
     kill_time = time.time()
     snapshot = tmp_path / "logs_at_kill"
-    shutil.copytree(work / "logs", snapshot)
+    shutil.copytree(work / "results" / "logs", snapshot)
     before = computed_lines(snapshot)
     assert before >= 2
 
     # the README's recovery recipe
     snakemake(work, "--unlock", "--configfile", str(cfg))
     snakemake(work, "--cores", "1", "--rerun-incomplete", "--configfile", str(cfg))
-    after = computed_lines(work / "logs", newer_than=kill_time)
+    after = computed_lines(work / "results" / "logs", newer_than=kill_time)
     recomputed = before + after - N_FRAMES * (1 + PASSES)
     assert 0 <= recomputed <= 1, f"{recomputed} frames recomputed after the kill"
 

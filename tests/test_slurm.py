@@ -313,10 +313,11 @@ def _results_dir(wd: Path) -> Path:
 
 
 def _compare_results(ref: Path, other: Path) -> list[str]:
-    """Differences between two results trees: h5 contents (exact), json, mp4/png bytes."""
+    """Differences between two results trees: h5 contents (exact), json, mp4/png bytes (the job
+    logs under logs/ are not compared)."""
     problems = []
-    ref_files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
-    other_files = sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file())
+    ref_files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file() and p.relative_to(ref).parts[0] != "logs")
+    other_files = sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file() and p.relative_to(other).parts[0] != "logs")
     if ref_files != other_files:
         problems.append(
             f"file sets differ: only in reference {sorted(set(ref_files) - set(other_files))[:10]}, "
@@ -386,7 +387,7 @@ def _running_frame_jobs() -> list[tuple[str, str, str]]:
 
 
 def _job_log(wd: Path, rule: str, wildcards: str) -> Path | None:
-    """The job's log (workflow layout logs/{video}/{style}/r{p}/chunk_{k}.log) from the SLURM
+    """The job's log (workflow layout <results>/logs/{video}/{style}/r{p}/chunk_{k}.log) from the SLURM
     comment's wildcard values ``video_style[_p]_k`` (demo names contain no '_')."""
     parts = wildcards.split("_")
     if rule == "stylize" and len(parts) == 3:
@@ -396,7 +397,7 @@ def _job_log(wd: Path, rule: str, wildcards: str) -> Path | None:
         video, style, p, k = parts
     else:
         return None
-    return wd / "logs" / video / style / f"r{p}" / f"chunk_{k}.log"
+    return _results_dir(wd) / "logs" / video / style / f"r{p}" / f"chunk_{k}.log"
 
 
 _FRAME_LINE = re.compile(r"frame (\d+): (computed|reused)")

@@ -167,3 +167,27 @@ def test_metrics_command_on_a_finished_run(finished_run):
         assert m["frames"] == 10 and m["pairs"] >= 1 and m["warping_error"] >= 0
         assert m["style_loss"] > 0 and m["content_loss"] >= 0
     assert "warping_error" in r.stdout and "style_loss" in r.stdout
+
+
+def test_configfile_replaces_config_yaml_and_config_applies_on_top(tmp_path, clip):
+    """`--configfile` renders exactly its videos x styles (config.yaml's are not added); without
+    one, config.yaml is used; `--config` (nested YAML and top-level keys) applies on top of either;
+    each config's job logs go under its own `results:`."""
+    style = str(ROOT / "data" / "style.png")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"videos": {"demo": str(clip)}, "styles": {"demo": {"images": [style]}}}))
+    mine = tmp_path / "my.yaml"
+    mine.write_text(yaml.safe_dump({"videos": {"myclip": str(clip)}, "styles": {"starry": {"images": [style]}}, "results": "out"}))
+    over = ["--config", "extract={size: 64, count: 5}", "chunk_size=8"]
+    for args, ours, other in [(["--configfile", str(mine)], "out/myclip", "demo"), ([], "results/demo", "myclip")]:
+        r = snakemake(tmp_path, "-n", "-p", *args, *over)
+        assert job_counts(r.stdout)["encode"] == 1 and other not in r.stdout, r.stdout
+        assert f"--meta={ours}/meta.json" in r.stdout and '"count":5' in r.stdout and '"size":64' in r.stdout
+        log = ours.replace("/", "/logs/", 1)
+        assert f"2> {log}/extract.log" in r.stdout, r.stdout
+
+
+def test_invalid_config_yaml_is_one_line_with_file_and_line(tmp_path):
+    (tmp_path / "config.yaml").write_text("videos: {v: v.mp4}\nextract:\n  size: 64\n   side: short\n")
+    r = snakemake(tmp_path, "-n", check=False)
+    assert r.returncode != 0
+    assert "iovst: error: config file 'config.yaml', line 4: not valid YAML" in r.stderr.splitlines()[-1], r.stderr

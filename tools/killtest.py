@@ -196,7 +196,7 @@ def run_reference(work: Path, clip: Path, style: Path, *, check_concurrent: bool
     if proc.returncode != 0:
         raise RuntimeError(f"reference run failed: see {work / 'snakemake.out'}")
     windows = {o: (first[o], max(last[o], first[o] + POLL)) for o in first}
-    return Reference(work, duration, windows, computed_events(work / "logs", 0.0), concurrent, concurrent_rc)
+    return Reference(work, duration, windows, computed_events(work / "results" / "logs", 0.0), concurrent, concurrent_rc)
 
 
 @dataclass
@@ -278,13 +278,13 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
     finished = False
     for j, k in enumerate(kills):
         ok, start = _segment(r, ref, k, first=(j == 0), timeout=timeout)
-        segments.append((start, computed_events(work / "logs", start)))  # the logs snapshot at kill time
+        segments.append((start, computed_events(work / "results" / "logs", start)))  # the logs snapshot at kill time
         if ok:
             finished = True
             break
     if not finished:
         ok, start = _segment(r, ref, None, first=False, timeout=timeout)
-        segments.append((start, computed_events(work / "logs", start)))
+        segments.append((start, computed_events(work / "results" / "logs", start)))
         finished = ok
     # charge each (job, frame) computation beyond the first to the kill ending the earlier one
     seen: dict[tuple[str, int], int] = {}

@@ -15,8 +15,16 @@ def _fail(msg):
     sys.exit(2)
 
 
+# The config: the command line's --configfile(s) if given (Snakemake has loaded them and the
+# --config values into `config`), else config.yaml; never both (merging would add config.yaml's
+# videos and styles to the user's). --config values are re-read as the schema wants them.
 try:
-    _cfg = iovst_config.validate(config)
+    if not workflow.overwrite_configfiles:
+        iovst_config.read_yaml("config.yaml")  # invalid YAML: one line with file and line number
+        workflow.configfile("config.yaml")  # + the --config values on top
+    _cfg = iovst_config.validate(
+        iovst_config.deep_merge(config, iovst_config.parse_overrides(workflow.config_settings.config))
+    )
 except IovstError as _exc:
     _fail(_exc)
 config.clear()
@@ -64,7 +72,7 @@ for _name, _style in config["styles"].items():
 
 def _check_weights(key, spec):
     """A weights path must be a torch.save file (a zip archive with a pickle), checked without
-    importing torch; whether it holds the right network is checked when a job loads it."""
+    importing torch; whether it holds the right network is checked at the run's start (onstart)."""
     import zipfile
 
     if spec in ("auto", "imagenet", "random"):
@@ -86,7 +94,7 @@ if config["flow"]["method"] != "dis":
 
 R = _safe_path(config["results"].rstrip("/"))
 CACHE = _safe_path(config["cache"].rstrip("/"))
-LOGS = "logs"
+LOGS = f"{R}/logs"  # each run's job logs live with its results
 C = config["chunk_size"]
 PASSES = config["multipass"]["passes"]
 FLOW_OFFSETS = config["flow"]["offsets"]
@@ -158,6 +166,18 @@ def meta_of(video):
 
 
 onstart:
+    # Once per run, before any job: a wrong weights file, uncached weights while offline, or
+    # `device: cuda` without CUDA fail here with one line instead of in a flow or stylize job after
+    # the earlier stages ran. onstart runs only in the main Snakemake process (jobs are started
+    # with --no-hooks) and not in dry runs. The device is checked only when the jobs run on this
+    # machine (local executor): with a cluster executor this process is on the login node, which
+    # may have no GPU; each job then checks its own device.
+    from iovst.preflight import preflight
+
+    try:
+        preflight(config, device=workflow.local_exec)
+    except IovstError as exc:
+        _fail(exc)
     # Writers killed by SIGKILL / preemption leave their temporary files (``.tmp-*``, never read by
     # anyone) in results/; remove them now that Snakemake's lock says no other run writes here.
     from iovst.atomic import clean_temp

@@ -1,0 +1,112 @@
+"""Checks at the start of a workflow run, before any job runs.
+
+What a flow or stylize job would otherwise find only after the earlier stages ran (minutes to hours
+on a real video): ``device: cuda`` without CUDA, a weights file that holds another network, and,
+with ``IOVST_OFFLINE=1``, pretrained weights that are not in the cache. Each problem is one line
+naming the config key. The workflow calls :func:`preflight` once per run from its ``onstart`` hook
+(main Snakemake process only: not in dry runs, not inside jobs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+
+def weights_used(cfg: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(config key, spec, model)`` for each pretrained network the run loads.
+
+    ``flow.method: auto`` with ``flow.weights: auto`` is left out: it uses RAFT only when its
+    checkpoint is cached and falls back to DIS (with a warning) otherwise, never to random weights.
+    """
+    used = [("model.weights", str(cfg["model"]["weights"]), "vgg19")]
+    method, spec = cfg["flow"]["method"], str(cfg["flow"]["weights"])
+    if method in ("raft_large", "raft_small") or (method == "auto" and spec != "auto"):
+        used.append(("flow.weights", spec, "raft_large" if method == "auto" else method))
+    return used
+
+
+def _expected_shapes(model: str) -> dict[str, tuple[int, ...]]:
+    """``{name: shape}`` of ``model``'s state dict (VGG-19: its ``features`` part), built on the
+    meta device (no memory, no init time)."""
+    import torch
+    import torchvision
+
+    with torch.device("meta"):
+        if model == "vgg19":
+            net = torchvision.models.vgg19().features
+        else:
+            net = getattr(torchvision.models.optical_flow, model)(weights=None, progress=False)
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def check_weights_file(key: str, spec: str, model: str) -> None:
+    """Raise :class:`InputError` unless file ``spec`` holds ``model``'s tensor names and shapes.
+
+    The tensors are memory-mapped, not read: cheap even for a 550 MB checkpoint.
+    """
+    from .vgg import _features_only
+    from .weights import read_state_dict
+
+    path = Path(spec).expanduser()
+    try:
+        state = read_state_dict(path, mmap=True)
+    except InputError as exc:
+        raise InputError(f"config key '{key}': {exc}") from None
+    if model == "vgg19":
+        state = _features_only(state)
+    want = _expected_shapes(model)
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = [k for k in want if k not in got]
+    unexpected = [k for k in got if k not in want]
+    wrong = [f"{k} {got[k]} != {want[k]}" for k in want if k in got and got[k] != want[k]]
+    if missing or unexpected or wrong:
+        what = [f"{len(l)} {n} (e.g. {l[0]})"
+                for n, l in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong)) if l]
+        raise InputError(f"config key '{key}': '{spec}' is not {model} weights: tensors {'; '.join(what)}")
+
+
+def check_cached(key: str, spec: str, model: str, torch_home: str | None) -> None:
+    """With ``IOVST_OFFLINE`` set, ``imagenet`` and ``auto`` need the cached checkpoint.
+
+    ``auto`` would otherwise render with seeded random weights (a picture, but not a stylization):
+    refused too, with the two ways out (fetch the weights, or ask for ``random`` explicitly).
+    """
+    from .weights import cached_file, offline
+
+    if spec not in ("auto", "imagenet") or not offline():
+        return
+    f = cached_file(model, torch_home)
+    if f.is_file():
+        return
+    fetch = f"run 'iovst weights fetch --torch-home {f.parents[2]}' where there is internet"
+    if spec == "imagenet":
+        raise InputError(f"config key '{key}': {model} weights not cached at {f} and IOVST_OFFLINE is set; {fetch}")
+    raise InputError(f"config key '{key}': auto would use RANDOM {model} weights (none cached at {f}, IOVST_OFFLINE "
+                     f"is set); {fetch}, or set {key}: random to render with random weights")
+
+
+def preflight(cfg: Mapping[str, Any], *, device: bool = True) -> None:
+    """Run every start check on the validated config ``cfg``; raise on the first problem.
+
+    Args:
+        device: also check that ``device: cuda`` / ``cuda:N`` exists on this machine (only
+            meaningful where the jobs run).
+
+    Raises:
+        ConfigError: ``device`` names a CUDA device this machine lacks.
+        InputError: a weights file of another network, or uncached weights while offline.
+    """
+    if device and cfg["device"].startswith("cuda"):
+        from .device import resolve_device
+
+        resolve_device(cfg["device"])
+    for key, spec, model in weights_used(cfg):
+        if spec in ("auto", "imagenet"):
+            check_cached(key, spec, model, cfg["model"]["torch_home"])
+        elif spec != "random":
+            check_weights_file(key, spec, model)
+
