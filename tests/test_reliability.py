@@ -115,6 +115,36 @@ def test_stage_command_removes_a_corrupt_input_and_says_so(tmp_path):
     assert not flow.exists() and not (tmp_path / "m.h5").exists()
 
 
+def test_an_unreadable_frame_blames_the_extraction_only_when_the_digest_says_so(tmp_path):
+    """A frame that no longer matches meta.json's frame_digest: meta.json is removed (the video is
+    re-extracted by the next run) and the one error line goes to stderr as well as to --log."""
+    from iovst import frames
+
+    d = tmp_path / "frames"
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        frames.write_png(frames.frame_path(d, i), rng.random((8, 10, 3)))
+    meta = tmp_path / "meta.json"
+    fields = {"fps_num": 25, "fps_den": 1, "frame_count": 3, "width": 10, "height": 8}
+    cmd = [sys.executable, "-m", "iovst", "encode", f"--frames-dir={d}", f"--meta={meta}",
+           f"--out={tmp_path / 'o.mp4'}", "--params={}", f"--log={tmp_path / 'logs' / 'encode.log'}"]
+    meta.write_text(json.dumps({**fields, "frame_digest": frames.digest(sorted(d.iterdir()))}))
+    _garble(frames.frame_path(d, 1), 0.5, 4)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert re.fullmatch(r"iovst encode: error: '.*meta\.json': the frames in '.*frames' no longer match its "
+                        r"frame_digest \(damaged extraction: frame '.*000001\.png': missing or unreadable\); "
+                        r"removed it so that it is regenerated: .*\n", r.stderr), r.stderr
+    assert r.stderr in (tmp_path / "logs" / "encode.log").read_text()
+    assert not meta.exists()
+    # the same unreadable frame, but meta.json's digest says it was written that way: not removed
+    meta.write_text(json.dumps({**fields, "frame_digest": frames.digest(sorted(d.iterdir()))}))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 2 and re.fullmatch(r"iovst encode: error: frame '.*000001\.png': missing or unreadable\n",
+                                              r.stderr), r.stderr
+    assert meta.exists()
+
+
 def test_every_single_byte_flip_of_an_hdf5_artifact_is_caught_or_harmless(tmp_path):
     from iovst import h5io
     from iovst.errors import CacheError
