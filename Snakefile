@@ -21,4 +21,5 @@ include: "workflow/rules/encode.smk"
 rule all:
     input:
         all_targets,
+        all_artifacts,
     default_target: True

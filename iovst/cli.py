@@ -11,7 +11,14 @@ stderr and exit with status 2; anything else is a bug and shows its traceback. A
 :class:`~iovst.errors.CacheError` naming a damaged file (a corrupt flow / masks / result chunk or
 meta.json that a stage was given as input) also deletes that file, so the next ``snakemake`` run
 regenerates it (Snakemake only reruns jobs whose outputs are missing or outdated, and a corrupt file
-with a good mtime is neither).
+with a good mtime is neither). A missing or unreadable frame whose frames no longer match the
+``frame_digest`` of ``--meta`` is a damaged extraction: meta.json is deleted, so the video is
+re-extracted.
+
+``--log FILE`` (how the Snakemake rules run every command) sends everything the command and its
+children write to stderr (log lines, warnings, tracebacks, ffmpeg) to FILE, and repeats the one
+``error:`` line on the real stderr, so that a failing job says what is wrong on the terminal (or in
+the SLURM job's output) as well as in its log.
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
+from pathlib import Path
 
-from .errors import CacheError, IovstError
+from .errors import CacheError, FrameError, IovstError
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -58,13 +67,38 @@ def _setup_logging(verbose: bool) -> None:
 def _remove_corrupt(path: object) -> bool:
     """Delete a corrupt input artifact (a declared output of an earlier job), so Snakemake sees it
     missing and regenerates it on the next run instead of feeding it to a consumer again."""
-    import os
-
     try:
         os.unlink(os.fspath(path))  # type: ignore[arg-type]
     except OSError:
         return False
     return True
+
+
+def _damaged_extraction(exc: FrameError, meta_path: str) -> CacheError:
+    """``exc`` with meta.json to blame (and delete) when the frames no longer match its
+    ``frame_digest``; ``exc`` itself when they do or meta.json is unusable."""
+    from .meta import frames_intact, load_meta
+
+    try:
+        intact = frames_intact(load_meta(meta_path), exc.frames_dir)
+    except CacheError:
+        return exc
+    if intact is not False:
+        return exc
+    return CacheError(f"'{meta_path}': the frames in '{exc.frames_dir}' no longer match its frame_digest "
+                      f"(damaged extraction: {exc})", path=meta_path)
+
+
+def _log_to(path: str) -> int:
+    """Point file descriptor 2 (this process's and its children's stderr) at ``path`` (truncated);
+    return a duplicate of the original stderr, for the error line."""
+    sys.stderr.flush()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    terminal = os.dup(2)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return terminal
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -77,6 +111,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
+        p.add_argument("--log", metavar="FILE",
+                       help="write stderr (log, warnings, tracebacks) to FILE; error lines also go to stderr")
         if name == command:
             importlib.import_module(module).add_arguments(p)
     return parser
@@ -92,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 2
+    terminal = _log_to(args.log) if args.log else None
+
+    def error(msg: str) -> None:
+        line = f"iovst {args.command}: error: {msg}"
+        print(line, file=sys.stderr, flush=True)
+        if terminal is not None:
+            os.write(terminal, f"{line}\n".encode())
+
     _setup_logging(args.verbose)
     if args.threads > 0 or COMMANDS[args.command][0] in TORCH_MODULES:
         import torch
@@ -109,15 +153,22 @@ def main(argv: list[str] | None = None) -> int:
             claim_gpu_from_env()
         rc = importlib.import_module(module_name).run(args)
     except CacheError as exc:
+        if isinstance(exc, FrameError) and getattr(args, "meta", None):
+            exc = _damaged_extraction(exc, args.meta)
         msg = str(exc)
         if exc.path is not None and _remove_corrupt(exc.path):
             msg += ("; removed it so that it is regenerated: run the same snakemake command again "
                     "(with --rerun-incomplete after a crash)")
-        print(f"iovst {args.command}: error: {msg}", file=sys.stderr)
+        error(msg)
         return exc.exit_code
     except IovstError as exc:
-        print(f"iovst {args.command}: error: {exc}", file=sys.stderr)
+        error(str(exc))
         return exc.exit_code
+    except Exception as exc:  # a bug: the traceback goes to the log, one line to the terminal
+        if terminal is not None:
+            why = (str(exc).splitlines() or [""])[0][:200]
+            error(f"internal error ({exc.__class__.__name__}: {why}); traceback in '{args.log}'")
+        raise
     return int(rc or 0)
 
 

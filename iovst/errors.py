@@ -35,6 +35,20 @@ class CacheError(IovstError):
         self.path = path
 
 
+class FrameError(CacheError):
+    """A frame file of an extracted video is missing or unreadable.
+
+    ``frames_dir`` names the frames directory. A stage command that meets it checks the frames
+    against the ``frame_digest`` of its ``--meta`` (see :func:`iovst.cli.main`): when they no longer
+    match, the extraction is damaged and meta.json is removed, so the next ``snakemake`` run
+    re-extracts the video.
+    """
+
+    def __init__(self, message: str, *, frames_dir: object) -> None:
+        super().__init__(message)
+        self.frames_dir = frames_dir
+
+
 class StorageError(IovstError):
     """An output could not be written: disk full, quota exceeded or file-size limit (``ulimit -f``).
 

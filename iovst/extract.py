@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import logging
 import math
 import os
@@ -26,7 +25,7 @@ from . import ffmpeg
 from .atomic import TMP_PREFIX, write_json
 from .config import STAGE_VERSIONS, params_hash, parse_params
 from .errors import ConfigError, InputError
-from .frames import PATTERN
+from .frames import PATTERN, digest as frames_digest
 from .probe import VideoInfo, probe
 
 log = logging.getLogger(__name__)
@@ -84,14 +83,6 @@ def _filters(info: VideoInfo, *, width: int, height: int, start: int, count: int
     chain.append("setsar=1")
     chain.append("format=" + ("rgb24" if info.bit_depth <= 8 else "rgb48be"))
     return ",".join(chain)
-
-
-def _frame_digest(files: list[Path]) -> str:
-    """sha256 over the sha256 hex digests of ``files`` (in order)."""
-    total = hashlib.sha256()
-    for f in files:
-        total.update(hashlib.sha256(f.read_bytes()).hexdigest().encode())
-    return total.hexdigest()
 
 
 def _remove_stale(frames_dir: Path, meta_path: Path) -> None:
@@ -162,7 +153,7 @@ def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
                              f"count={count} (the video has ~{info.frame_count} frames)")
         if [f.name for f in files] != [PATTERN % i for i in range(len(files))]:
             raise RuntimeError(f"video '{video}': ffmpeg wrote non-contiguous frame files")
-        digest = _frame_digest(files)
+        digest = frames_digest(files)
         os.replace(tmp_dir, frames_dir)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)

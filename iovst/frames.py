@@ -5,12 +5,14 @@ On-disk-facing images are ``(H, W, 3)`` ``float32`` RGB in ``[0, 1]``.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from .atomic import atomic_path
-from .errors import InputError
+from .errors import FrameError, InputError
 
 PATTERN = "%06d.png"
 
@@ -57,9 +59,18 @@ def read_frame(frames_dir: str | Path, index: int) -> np.ndarray:
     p = frame_path(frames_dir, index)
     arr = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.ndim != 3 or arr.shape[2] != 3:
-        raise InputError(f"frame '{p}': missing or unreadable")
+        raise FrameError(f"frame '{p}': missing or unreadable", frames_dir=frames_dir)
     scale = 65535.0 if arr.dtype == np.uint16 else 255.0
     return (arr[..., ::-1].astype(np.float32) / scale).copy()
+
+
+def digest(files: Iterable[str | Path]) -> str:
+    """sha256 hex digest over the sha256 hex digests of ``files`` in order: meta.json's
+    ``frame_digest`` of the frame files (raises ``OSError`` when one cannot be read)."""
+    total = hashlib.sha256()
+    for f in files:
+        total.update(hashlib.sha256(Path(f).read_bytes()).hexdigest().encode())
+    return total.hexdigest()
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

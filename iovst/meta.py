@@ -50,6 +50,20 @@ def load_meta(path: str | Path, *, frames_dir: str | Path | None = None) -> dict
     return meta
 
 
+def frames_intact(meta: dict[str, Any], frames_dir: str | Path) -> bool | None:
+    """Whether ``frames_dir`` still holds exactly the frame files extract recorded in ``meta``'s
+    ``frame_digest`` (hashes all ``frame_count`` files: for the error path, not every read).
+    ``None`` when ``meta`` has no digest (written by hand or by :func:`iovst.synth.write_clip`)."""
+    from .frames import digest, frame_path
+
+    if not isinstance(meta.get("frame_digest"), str):
+        return None
+    try:
+        return digest(frame_path(frames_dir, i) for i in range(meta["frame_count"])) == meta["frame_digest"]
+    except OSError:
+        return False
+
+
 def fps(meta: dict[str, Any]) -> Fraction:
     """The exact frame rate as a :class:`Fraction`."""
     return Fraction(meta["fps_num"], meta["fps_den"])

@@ -89,8 +89,8 @@ def test_corrupt_meta_flow_masks_and_cache_entry_are_never_built_on(killtest_ref
                            if f.stat().st_mtime >= t_second)
     assert stylize_logs.count("cache: corrupt entry") == 1 and "deleted, recomputing" in stylize_logs
     assert len(re.findall(r"frame \d+: computed", stylize_logs)) == 1
-    assert re.findall(r"frame \d+: reused", stylize_logs)  # (a deleted r0 chunk whose consumers are
-    # up to date is not rerun by Snakemake: only the chunk the test needed reran)
+    assert re.findall(r"frame \d+: reused", stylize_logs)  # (both deleted r0 chunks were rebuilt:
+    # the default target names every intermediate artifact)
     a, b = kt.final_frames(ref.work), kt.final_frames(work)
     assert sorted(a) == sorted(b)
     for i in a:
@@ -113,6 +113,36 @@ def test_stage_command_removes_a_corrupt_input_and_says_so(tmp_path):
     assert re.match(r"iovst masks: error: '.*flow\.h5': .*(corrupt|not a readable|not a complete).*removed it so that it is "
                     r"regenerated: run the same snakemake command again", lines[0]), lines[0]
     assert not flow.exists() and not (tmp_path / "m.h5").exists()
+
+
+def test_an_unreadable_frame_blames_the_extraction_only_when_the_digest_says_so(tmp_path):
+    """A frame that no longer matches meta.json's frame_digest: meta.json is removed (the video is
+    re-extracted by the next run) and the one error line goes to stderr as well as to --log."""
+    from iovst import frames
+
+    d = tmp_path / "frames"
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        frames.write_png(frames.frame_path(d, i), rng.random((8, 10, 3)))
+    meta = tmp_path / "meta.json"
+    fields = {"fps_num": 25, "fps_den": 1, "frame_count": 3, "width": 10, "height": 8}
+    cmd = [sys.executable, "-m", "iovst", "encode", f"--frames-dir={d}", f"--meta={meta}",
+           f"--out={tmp_path / 'o.mp4'}", "--params={}", f"--log={tmp_path / 'logs' / 'encode.log'}"]
+    meta.write_text(json.dumps({**fields, "frame_digest": frames.digest(sorted(d.iterdir()))}))
+    _garble(frames.frame_path(d, 1), 0.5, 4)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert re.fullmatch(r"iovst encode: error: '.*meta\.json': the frames in '.*frames' no longer match its "
+                        r"frame_digest \(damaged extraction: frame '.*000001\.png': missing or unreadable\); "
+                        r"removed it so that it is regenerated: .*\n", r.stderr), r.stderr
+    assert r.stderr in (tmp_path / "logs" / "encode.log").read_text()
+    assert not meta.exists()
+    # the same unreadable frame, but meta.json's digest says it was written that way: not removed
+    meta.write_text(json.dumps({**fields, "frame_digest": frames.digest(sorted(d.iterdir()))}))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 2 and re.fullmatch(r"iovst encode: error: frame '.*000001\.png': missing or unreadable\n",
+                                              r.stderr), r.stderr
+    assert meta.exists()
 
 
 def test_every_single_byte_flip_of_an_hdf5_artifact_is_caught_or_harmless(tmp_path):

@@ -240,6 +240,33 @@ def all_targets(wildcards):
     return targets
 
 
+# ---- recovery: the default target also names every artifact the final outputs are built from ----
+def all_artifacts(wildcards):
+    """Every intermediate artifact the default targets are built from: meta.json and frames, the
+    flow and mask chunks (when multipass, brushstrokes or the flow preview read them), the
+    long-term chunks (multipass), every round's result chunks.
+
+    Snakemake rebuilds a missing intermediate only when a job that reads it reruns, so a damaged
+    artifact deleted by the job that found it (or a meta.json deleted at start) would stay missing
+    behind up-to-date final outputs. As inputs of ``all`` they are rebuilt in the next run, and
+    every job after them reruns (Snakemake reruns whatever depends on a job that runs).
+    """
+    files = []
+    uses_flow = PASSES > 0 or config["stylize"]["method"] == "brushstroke" or config["flow"]["preview"]
+    for video in config["videos"]:
+        files += [f"{R}/{video}/meta.json", f"{R}/{video}/frames"]
+        ks = chunks_of(video)
+        if uses_flow:
+            files += flow_files(video, ks) + mask_files(video, ks)
+        if PASSES > 0:
+            files += [f"{R}/{video}/longterm/{chunk_name(k)}" for k in ks]
+        for style in config["styles"]:
+            for p in range(PASSES + 1):
+                files += round_files(video, style, p, ks)
+    return files
+# ---- end of recovery section -----------------------------------------------------------------
+
+
 def stylize_extra_inputs(wc):
     """Brushstroke: each frame's strokes start from the previous frame's, moved by the flow of
     the pair (t-1, t) (flow/mask chunks k-1 and k); chunk k > 0 continues from round-0 chunk

@@ -13,7 +13,7 @@ rule encode:
         f"{LOGS}/{{video}}/{{style}}/encode.log",
     shell:
         "iovst encode --chunks {input.chunks:q} --meta={input.meta:q} --source={input.source:q} "
-        "--out={output:q} --params={params.json:q} 2> {log:q}"
+        "--out={output:q} --params={params.json:q} --log={log:q}"
 
 
 rule side_by_side:
@@ -33,7 +33,7 @@ rule side_by_side:
     shell:
         "iovst encode --chunks {input.chunks:q} --side-by-side-source={input.frames:q} "
         "--meta={input.meta:q} --source={input.source:q} --out={output:q} "
-        "--params={params.json:q} 2> {log:q}"
+        "--params={params.json:q} --log={log:q}"
 
 
 rule preview_round:
@@ -50,4 +50,4 @@ rule preview_round:
         f"{LOGS}/{{video}}/{{style}}/preview_r{{p}}.log",
     shell:
         "iovst encode --chunks {input.chunks:q} --meta={input.meta:q} --out={output:q} "
-        "--params={params.json:q} 2> {log:q}"
+        "--params={params.json:q} --log={log:q}"

@@ -12,4 +12,4 @@ checkpoint extract:
         f"{LOGS}/{{video}}/extract.log",
     shell:
         "iovst extract --video={input.video:q} --frames-dir={output.frames:q} "
-        "--meta={output.meta:q} --params={params.json:q} 2> {log:q}"
+        "--meta={output.meta:q} --params={params.json:q} --log={log:q}"

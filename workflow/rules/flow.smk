@@ -18,7 +18,7 @@ rule flow:
     shell:
         "iovst flow --frames-dir={input.frames:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} --out={output:q} --params={params.json:q} --device={params.device} "
-        "--threads={threads} 2> {log:q}"
+        "--threads={threads} --log={log:q}"
 
 
 rule masks:
@@ -33,7 +33,7 @@ rule masks:
     log:
         f"{LOGS}/{{video}}/masks/chunk_{{k}}.log",
     shell:
-        "iovst masks --flow={input:q} --out={output:q} --params={params.json:q} 2> {log:q}"
+        "iovst masks --flow={input:q} --out={output:q} --params={params.json:q} --log={log:q}"
 
 
 rule longterm:
@@ -51,7 +51,7 @@ rule longterm:
         f"{LOGS}/{{video}}/longterm/chunk_{{k}}.log",
     shell:
         "iovst longterm --masks {input.masks:q} --meta={input.meta:q} --chunk={wildcards.k} "
-        "--chunk-size={params.chunk_size} --out={output:q} --params={params.json:q} 2> {log:q}"
+        "--chunk-size={params.chunk_size} --out={output:q} --params={params.json:q} --log={log:q}"
 
 
 rule flow_preview:
@@ -67,4 +67,4 @@ rule flow_preview:
         f"{LOGS}/{{video}}/flow_preview.log",
     shell:
         "iovst flow-preview --flow {input.flow:q} --masks {input.masks:q} --meta={input.meta:q} "
-        "--out={output:q} 2> {log:q}"
+        "--out={output:q} --log={log:q}"

@@ -23,7 +23,7 @@ rule stylize:
     shell:
         "iovst stylize --frames-dir={input.frames:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} {params.style} {params.extra} --out={output:q} --cache-dir={params.cache:q} "
-        "--params={params.json:q} --device={params.device} --threads={threads} 2> {log:q}"
+        "--params={params.json:q} --device={params.device} --threads={threads} --log={log:q}"
 
 
 rule multipass:
@@ -55,4 +55,4 @@ rule multipass:
         "--chunk={wildcards.k} --chunk-size={params.chunk_size} --prev={input.prev:q} --neighbors {params.neighbors} "
         "--flow {input.flow:q} --masks {input.masks:q} --longterm={input.longterm:q} {params.style} "
         "--out={output:q} --cache-dir={params.cache:q} --params={params.json:q} --device={params.device} "
-        "--threads={threads} 2> {log:q}"
+        "--threads={threads} --log={log:q}"
