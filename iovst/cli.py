@@ -101,6 +101,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads > 0:
             torch.set_num_threads(args.threads)
     module_name = COMMANDS[args.command][0]
+    # the job's output: next to it, a marker tells a retry why this attempt ended (iovst.resources)
+    output = args.meta if args.command == "extract" else getattr(args, "out", None)
+    if output:
+        from .resources import record_start
+
+        record_start(output)
     try:
         if module_name in GPU_MODULES:
             # several GPUs on one workstation: take a free one before CUDA is initialised
@@ -118,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     except IovstError as exc:
         print(f"iovst {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except (MemoryError, RuntimeError) as exc:
+        if output:
+            from .resources import record_failure
+
+            record_failure(output, exc)
+        raise
     return int(rc or 0)
 
 

@@ -4,14 +4,18 @@ Needs a running cluster: ``sudo .ci/slurm.sh start`` (or set ``IOVST_SLURM_START
 tests as root: the session fixture then starts it and stops it at the end). Skipped with the
 reason when ``sinfo`` is missing or no node is up.
 
-* ``test_toy_*``: a tiny self-contained Snakefile; proves that jobs go through sbatch, that the
-  profile's per-rule GPU request reaches SLURM, and that GPU jobs are not capped to one at a time.
+* ``test_toy_*``: a tiny self-contained Snakefile with the real rules' resource requests
+  (:mod:`iovst.resources`); proves that jobs go through sbatch and the run ends on a cluster
+  without accounting, that the per-rule GPU and memory requests reach SLURM, that GPU jobs are not
+  capped to one at a time, and that a ``scancel``-ed job is retried with the same request.
 * ``test_demo_*``: the real workflow with ``config/demo.yaml``: SLURM result == local ``--cores 2``
   result (bit for bit), and a run whose stylize/multipass job is ``scancel``-ed mid-chunk resumes
   with the finished frames reused and gives the same result.
 
-Extra snakemake arguments for the test cluster (no accounting, no account, fast status checks) are
-in ``SLURM_TEST_ARGS``; override with ``IOVST_SLURM_TEST_ARGS`` when running against a real cluster.
+Extra snakemake arguments for the test cluster (no account, fast status checks, short latency wait)
+are in ``SLURM_TEST_ARGS``; override with ``IOVST_SLURM_TEST_ARGS`` when running against a real
+cluster. The job status command is the profile's (``squeue``): the test cluster has no accounting,
+so the plugin's default ``sacct`` would never see a job finish.
 """
 
 from __future__ import annotations
@@ -38,8 +42,7 @@ SLURM_SH = REPO / ".ci" / "slurm.sh"
 SLURM_TEST_ARGS = shlex.split(
     os.environ.get(
         "IOVST_SLURM_TEST_ARGS",
-        "--slurm-status-command squeue --slurm-init-seconds-before-status-checks 1 "
-        "--slurm-no-account --latency-wait 10",
+        "--slurm-init-seconds-before-status-checks 1 --slurm-no-account --latency-wait 10",
     )
 )
 DEMO_TIMEOUT = float(os.environ.get("IOVST_SLURM_DEMO_TIMEOUT", "1800"))
@@ -139,19 +142,33 @@ def _scontrol_job(job_id: str) -> str:
 # toy workflow
 # --------------------------------------------------------------------------------------------
 
+# the toy's config for iovst.resources: no meta.json, so the config bound (4 x 32 x 32 px frames)
+TOY_CONFIG = {
+    "videos": {"v": "v.mp4"}, "styles": {"s": {"images": ["s.png"]}}, "chunk_size": 4, "extract": {"size": 32},
+}
 TOY_SNAKEFILE = textwrap.dedent(
     r"""
-    # rule names reuse the real ones so profiles/slurm's set-resources apply (stylize: gpu=1)
+    # memory / time / GPU requests as the real rules make them (iovst.resources)
+    from iovst import config as iovst_config
+    from iovst.resources import rule_resources
+
+    CFG = iovst_config.validate(TOY_CONFIG)
+
+    def res(rule, output):
+        return rule_resources(rule, CFG, output=output, meta="none/meta.json")
+
     rule all:
-        input: "encoded.txt"
+        input: "encoded.txt", "retried.txt"
 
     rule extract:
         output: "extracted.txt"
+        resources: **res("extract", "extracted.txt")
         shell: 'echo "$SLURM_JOB_ID" > {output}'
 
     rule stylize:
         input: "extracted.txt"
         output: "stylized_{i}.txt"
+        resources: gpu=1, **res("stylize", "stylized_{i}.txt")
         shell:
             'echo "$SLURM_JOB_ID ${{CUDA_VISIBLE_DEVICES:-none}} $(date +%s.%N)" > {output}.tmp; '
             'sleep 6; date +%s.%N >> {output}.tmp; mv {output}.tmp {output}'
@@ -159,25 +176,69 @@ TOY_SNAKEFILE = textwrap.dedent(
     rule encode:
         input: expand("stylized_{i}.txt", i=[0, 1])
         output: "encoded.txt"
+        resources: **res("encode", "encoded.txt")
         shell: 'cat {input} > {output}; echo "$SLURM_JOB_ID" >> {output}'
+
+    # the test scancels the first attempt (which waits); the retry finishes at once
+    rule multipass:
+        output: "retried.txt"
+        resources: **res("multipass", "retried.txt")
+        shell:
+            'python -c "import sys; from iovst.resources import record_start; record_start(sys.argv[1])" '
+            '{output}; if [ -e started ]; then echo "$SLURM_JOB_ID" > {output}; '
+            'else touch started; sleep 300; fi'
     """
-)
+).replace("TOY_CONFIG", repr(TOY_CONFIG))
+
+
+def _toy_request(rule: str):
+    """The toy rule's first-attempt request (``iovst.resources.Request``)."""
+    from iovst import config as iovst_config
+    from iovst import resources
+
+    cfg = iovst_config.validate(dict(TOY_CONFIG))
+    return resources.estimate(rule, cfg, resources.frame_pixels(cfg, None), 4)
+
+
+def _cancel_first_attempt(wd: Path, proc: subprocess.Popen, timeout: float) -> str | None:
+    """scancel the toy's `multipass` job once it runs and has noted its job id; its SLURM id."""
+    marker = wd / ".retried.txt.job.json"
+    t0 = time.monotonic()
+    while proc.poll() is None and time.monotonic() - t0 < timeout:
+        for job_id, (state, comment) in _squeue_all().items():
+            if comment.startswith("rule_multipass") and state == "RUNNING" and marker.is_file():
+                subprocess.run(["scancel", job_id], check=True, timeout=30)
+                return job_id
+        time.sleep(0.5)
+    return None
 
 
 @pytest.fixture(scope="module")
 def toy_run(slurm_cluster, tmp_path_factory):
+    """The toy workflow through profiles/slurm (its retries), one job scancel-ed on the way."""
     wd = tmp_path_factory.mktemp("toy")
     (wd / "Snakefile").write_text(TOY_SNAKEFILE)
+    cmd = [sys.executable, "-m", "snakemake", *_slurm_args("--jobs", "4")]
     t0 = time.monotonic()
-    res = _snakemake(_slurm_args("--jobs", "4"), wd, timeout=600, log_name="snakemake.log")
-    elapsed = time.monotonic() - t0
-    print(f"toy workflow through SLURM: {elapsed:.1f} s (cluster start: {slurm_cluster:.1f} s)")
-    assert res.returncode == 0, res.stdout[-5000:]
-    return wd
+    with open(wd / "snakemake.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=wd, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            cancelled = _cancel_first_attempt(wd, proc, timeout=300)
+            # the plugin's default status command (sacct) never returns on this cluster without
+            # accounting: the run would hang here; the profile's squeue ends it
+            rc = proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=60)
+    out = (wd / "snakemake.log").read_text()
+    print(f"toy workflow through SLURM: {time.monotonic() - t0:.1f} s (cluster start: {slurm_cluster:.1f} s)")
+    assert rc == 0, out[-5000:]
+    return wd, cancelled
 
 
 def test_toy_jobs_ran_as_slurm_jobs(toy_run):
-    wd = toy_run
+    wd, _ = toy_run
     extract_id = (wd / "extracted.txt").read_text().split()[0]
     lines = (wd / "encoded.txt").read_text().splitlines()
     encode_id = lines[-1].strip()
@@ -194,37 +255,58 @@ def test_toy_jobs_ran_as_slurm_jobs(toy_run):
         assert comment.startswith(f"rule_{rule}"), (job_id, comment)
 
 
-def test_toy_profile_gpu_request_reaches_slurm(toy_run):
-    """profiles/slurm sets stylize: gpu=1 -> sbatch --gpus=1; SLURM assigns distinct GPUs."""
-    lines = (toy_run / "encoded.txt").read_text().splitlines()[:-1]
+def _requested(job_id: str) -> tuple[str, str]:
+    """(memory, time limit) of a SLURM job as scontrol shows them (``mem=3000M``, ``00:10:00``)."""
+    info = _scontrol_job(job_id)
+    return re.search(r"mem=(\d+\w)", info).group(1), re.search(r"TimeLimit=(\S+)", info).group(1)
+
+
+def test_toy_rule_requests_reach_slurm(toy_run):
+    """The rules' own gpu / mem_mb / runtime (not the profile's) become sbatch's; distinct GPUs."""
+    wd, _ = toy_run
+    lines = (wd / "encoded.txt").read_text().splitlines()[:-1]
     starts = [ln.split() for ln in lines if len(ln.split()) == 3]
     assert len(starts) == 2
+    want = _toy_request("stylize")
     for job_id, cvd, _ in starts:
         info = _scontrol_job(job_id)
         assert re.search(r"TresPerJob=\S*gres:gpu:1|TresPerNode=\S*gpu:1", info), info
-        assert "mem=8000M" in info, "profile's stylize mem_mb (8000 * attempt) not applied:\n" + info
+        assert f"mem={want.mem_mb}M" in info, f"stylize's mem_mb ({want}) not applied:\n" + info
+        assert re.search(rf"TimeLimit=0*{want.runtime // 60}:{want.runtime % 60:02d}:00", info), info
         assert cvd != "none", f"SLURM set no CUDA_VISIBLE_DEVICES for GPU job {job_id}"
     assert starts[0][1] != starts[1][1] or _concurrency_impossible(), "both jobs got the same GPU"
 
 
+def test_toy_cancelled_job_retried_with_same_request(toy_run):
+    """A scancel-ed job is retried (profile: retries) without more memory or time."""
+    wd, cancelled = toy_run
+    assert cancelled, "the toy's multipass job was never caught running"
+    retry = (wd / "retried.txt").read_text().split()[0]
+    known = _squeue_all()
+    assert known[cancelled][0] == "CANCELLED" and known[retry][0] == "COMPLETED", (known[cancelled], known[retry])
+    want = _toy_request("multipass")
+    assert _requested(cancelled) == _requested(retry), (_requested(cancelled), _requested(retry))
+    assert _requested(retry)[0] == f"{want.mem_mb}M"
+
+
 def _concurrency_impossible() -> bool:
-    """True when the node cannot run two 1-CPU/8000 MB/1-GPU jobs at once (then no overlap test)."""
+    """True when the node cannot run two of the toy's 1-CPU/1-GPU stylize jobs at once."""
     out = subprocess.run(["sinfo", "-h", "-N", "-o", "%c %m %G"], capture_output=True, text=True).stdout
     best = 0
     for line in out.splitlines():
         cpus, mem, gres = line.split()[:3]
         m = re.search(r"gpu(?::[^:,()]+)?:(\d+)", gres)
         gpus = int(m.group(1)) if m else 0
-        best = max(best, min(int(cpus), int(float(mem)) // 8000, gpus))
+        best = max(best, min(int(cpus), int(float(mem)) // _toy_request("stylize").mem_mb, gpus))
     return best < 2
 
 
 def test_toy_gpu_jobs_not_capped_to_one(toy_run):
     """`gpu` is a global Snakemake resource; the profile must not cap the cluster to one GPU job."""
     if _concurrency_impossible():
-        pytest.skip("no node can run two 1-GPU jobs at once (needs 2 CPUs, 2 GPUs, 16 GB)")
+        pytest.skip("no node can run two 1-GPU jobs at once (needs 2 CPUs, 2 GPUs, 6 GB)")
     spans = []
-    for f in sorted(toy_run.glob("stylized_*.txt")):
+    for f in sorted(toy_run[0].glob("stylized_*.txt")):
         first, last = f.read_text().splitlines()
         spans.append((float(first.split()[2]), float(last)))
     (a0, a1), (b0, b1) = spans
@@ -313,10 +395,16 @@ def _results_dir(wd: Path) -> Path:
 
 
 def _compare_results(ref: Path, other: Path) -> list[str]:
-    """Differences between two results trees: h5 contents (exact), json, mp4/png bytes."""
+    """Differences between two results trees: h5 contents (exact), json, mp4/png bytes (not the
+    SLURM jobs' markers, ``.NAME.job.json``, which only a SLURM run writes)."""
+    from iovst.resources import MARKER_SUFFIX
+
+    def files(root: Path) -> list[Path]:
+        return sorted(p.relative_to(root) for p in root.rglob("*")
+                      if p.is_file() and not p.name.endswith(MARKER_SUFFIX))
+
     problems = []
-    ref_files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file())
-    other_files = sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file())
+    ref_files, other_files = files(ref), files(other)
     if ref_files != other_files:
         problems.append(
             f"file sets differ: only in reference {sorted(set(ref_files) - set(other_files))[:10]}, "
