@@ -103,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     module_name = COMMANDS[args.command][0]
     # the job's output: next to it, a marker tells a retry why this attempt ended (iovst.resources)
     output = args.meta if args.command == "extract" else getattr(args, "out", None)
-    if output:
-        from .resources import record_start
-
-        record_start(output)
     try:
+        if output:
+            from .resources import record_start
+
+            record_start(output)
         if module_name in GPU_MODULES:
             # several GPUs on one workstation: take a free one before CUDA is initialised
             from .gpuslots import claim_gpu_from_env
