@@ -8,9 +8,9 @@ reason when ``sinfo`` is missing or no node is up.
   (:mod:`iovst.resources`); proves that jobs go through sbatch and the run ends on a cluster
   without accounting, that the per-rule GPU and memory requests reach SLURM, that GPU jobs are not
   capped to one at a time, and that a ``scancel``-ed job is retried with the same request.
-* ``test_demo_*``: the real workflow with ``config/demo.yaml``: SLURM result == local ``--cores 2``
-  result (bit for bit), and a run whose stylize/multipass job is ``scancel``-ed mid-chunk resumes
-  with the finished frames reused and gives the same result.
+* ``test_demo_*``: the real workflow with ``config/demo.yaml`` through SLURM (one run), one of its
+  stylize/multipass jobs ``scancel``-ed mid-chunk: Snakemake retries it with the same request, the
+  retry reuses the finished frames, and the result equals the local ``--cores 2`` run's bit for bit.
 
 Extra snakemake arguments for the test cluster (no account, fast status checks, short latency wait)
 are in ``SLURM_TEST_ARGS``; override with ``IOVST_SLURM_TEST_ARGS`` when running against a real
@@ -442,27 +442,6 @@ def demo_local(tmp_path_factory):
     return wd
 
 
-@pytest.mark.slow
-def test_demo_slurm_matches_local(slurm_cluster, demo_local, tmp_path):
-    wd = _make_demo_workdir(tmp_path / "demo_slurm")
-    t0 = time.monotonic()
-    # no retries: a failing job fails the test with its own error (a retry on the small test node
-    # would ask for more memory than the node has and fail with a misleading sbatch error)
-    res = _snakemake(
-        [*_demo_args(), *_slurm_args("--retries", "0")], wd, timeout=DEMO_TIMEOUT, log_name="snakemake.log"
-    )
-    print(f"demo through SLURM: {time.monotonic() - t0:.1f} s")
-    assert res.returncode == 0, res.stdout[-5000:]
-    submitted = re.findall(r"submitted with SLURM jobid (\d+)", res.stdout)
-    assert submitted, "no job went through sbatch"
-    known = _squeue_all()
-    rules = {known[j][1].split("_wildcards_")[0] for j in submitted if j in known}
-    for rule in ("extract", "flow", "stylize", "multipass", "encode"):
-        assert f"rule_{rule}" in rules, f"no {rule} job ran on SLURM (saw {sorted(rules)})"
-    problems = _compare_results(_results_dir(demo_local), _results_dir(wd))
-    assert not problems, "SLURM results differ from the local run:\n" + "\n".join(problems)
-
-
 def _running_frame_jobs() -> list[tuple[str, str, str]]:
     """(job id, rule, wildcard string) of RUNNING stylize/multipass jobs."""
     out = []
@@ -496,58 +475,70 @@ def _frames(text: str, kind: str) -> set[int]:
 
 
 @pytest.mark.slow
-def test_demo_slurm_resume_after_scancel(slurm_cluster, demo_local, tmp_path):
-    """scancel a running stylize/multipass job mid-chunk, rerun: finished frames are reused."""
-    wd = _make_demo_workdir(tmp_path / "demo_resume")
-    # first run: no retries, so the cancelled job fails (instead of Snakemake resubmitting it)
-    cmd = [sys.executable, "-m", "snakemake", *_demo_args(), *_slurm_args("--retries", "0")]
-    log1 = open(wd / "snakemake_1.log", "w")
-    proc = subprocess.Popen(cmd, cwd=wd, env=_env(), stdout=log1, stderr=subprocess.STDOUT)
+def test_demo_slurm_scancel_retried_from_cache(slurm_cluster, demo_local, tmp_path):
+    """The workflow through SLURM, one stylize/multipass job scancel-ed mid-chunk: Snakemake
+    retries it (profile: retries) with the same request, the retry reuses the frames finished
+    before the cancel, every stage ran as a SLURM job, and the result equals the local run's."""
+    wd = _make_demo_workdir(tmp_path / "demo_slurm")
+    cmd = [sys.executable, "-m", "snakemake", *_demo_args(), *_slurm_args()]
     cancelled: tuple[str, str, str] | None = None
     log_path: Path | None = None
     computed_before: set[int] = set()
     t0 = time.monotonic()
-    try:
-        while proc.poll() is None and time.monotonic() - t0 < DEMO_TIMEOUT and not cancelled:
-            for job_id, rule, wcs in _running_frame_jobs():
-                path = _job_log(wd, rule, wcs)
-                text = path.read_text(errors="replace") if path and path.is_file() else ""
-                done = _frames(text, "computed")
-                # >= 2 frames finished and the chunk is not: cancel it now
-                if len(done) >= 2 and not _SUMMARY.search(text):
-                    subprocess.run(["scancel", job_id], check=True, timeout=30)
-                    cancelled, log_path, computed_before = (job_id, rule, wcs), path, done
-                    break
-            time.sleep(0.2)
-        assert cancelled, "no stylize/multipass job could be caught running with finished frames"
-        rc = proc.wait(timeout=DEMO_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # snakemake cancels its SLURM jobs on SIGINT
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        log1.close()
-    first = (wd / "snakemake_1.log").read_text()
-    assert rc != 0, "the run with a cancelled job should fail:\n" + first[-3000:]
-    assert cancelled[0] in first, f"snakemake did not report the cancelled SLURM job {cancelled[0]}"
+    with open(wd / "snakemake.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=wd, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while proc.poll() is None and time.monotonic() - t0 < DEMO_TIMEOUT and not cancelled:
+                for job_id, rule, wcs in _running_frame_jobs():
+                    path = _job_log(wd, rule, wcs)
+                    text = path.read_text(errors="replace") if path and path.is_file() else ""
+                    done = _frames(text, "computed")
+                    # >= 2 frames finished and the chunk is not: cancel it now
+                    if len(done) >= 2 and not _SUMMARY.search(text):
+                        request = _requested(job_id)
+                        subprocess.run(["scancel", job_id], check=True, timeout=30)
+                        cancelled, log_path, computed_before = (job_id, rule, wcs), path, done
+                        break
+                time.sleep(0.2)
+            # its retry's request, read while SLURM still knows the job (MinJobAge)
+            retry = None
+            while cancelled and retry is None and proc.poll() is None and time.monotonic() - t0 < DEMO_TIMEOUT:
+                comment = f"rule_{cancelled[1]}_wildcards_{cancelled[2]}"
+                retry = next((j for j, (_, c) in _squeue_all().items() if c == comment and j != cancelled[0]), None)
+                retry_request = _requested(retry) if retry else None
+                time.sleep(0.5)
+            rc = proc.wait(timeout=max(60.0, DEMO_TIMEOUT - (time.monotonic() - t0)))
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # snakemake cancels its SLURM jobs on SIGINT
+                try:
+                    proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    out = (wd / "snakemake.log").read_text()
+    print(f"demo through SLURM with one scancel: {time.monotonic() - t0:.1f} s")
+    assert cancelled, "no stylize/multipass job could be caught running with finished frames"
+    assert rc == 0, out[-5000:]
     print(f"cancelled SLURM job {cancelled} after frames {sorted(computed_before)} of {log_path}")
-    assert _squeue_all().get(cancelled[0], ("?",))[0] == "CANCELLED"
 
-    # rerun with the profile as users would (retries, rerun-incomplete)
-    res = _snakemake([*_demo_args(), *_slurm_args()], wd, timeout=DEMO_TIMEOUT, log_name="snakemake_2.log")
-    assert res.returncode == 0, res.stdout[-5000:]
-    text = log_path.read_text(errors="replace")  # the rerun of the cancelled chunk
+    # rule of each submitted job from its SLURM log path (squeue forgets jobs after MinJobAge)
+    rules = set(re.findall(r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/rule_(\w+)/", out))
+    for rule in ("extract", "flow", "stylize", "multipass", "encode"):
+        assert rule in rules, f"no {rule} job ran on SLURM (saw {sorted(rules)})"
+    assert f"SLURM-job '{cancelled[0]}' failed, SLURM status is: 'CANCELLED'" in out
+    assert retry and f"submitted with SLURM jobid {retry} " in out, f"no retry of {cancelled} seen"
+    assert retry_request == request, f"the retry of a cancelled job asked for more: {request} -> {retry_request}"
+
+    text = log_path.read_text(errors="replace")  # the retry's log
     reused = _frames(text, "reused")
     # stages log "computed" just before caching the frame: a cancel landing in between costs that
     # one (the newest) frame; every earlier one must come from the cache
     must_reuse = computed_before - {max(computed_before)}
     assert must_reuse <= reused, (
         f"{log_path.relative_to(wd)}: frames {sorted(must_reuse - reused)} finished before the "
-        f"cancel were recomputed in the rerun:\n{text[-3000:]}"
+        f"cancel were recomputed by the retry:\n{text[-3000:]}"
     )
     m = _SUMMARY.search(text)
     assert m and int(m.group(1)) >= len(must_reuse) >= 1, f"cache summary: {m and m.group(0)}"
     problems = _compare_results(_results_dir(demo_local), _results_dir(wd))
-    assert not problems, "resumed SLURM run differs from the uninterrupted local run:\n" + "\n".join(problems)
+    assert not problems, "SLURM run with a cancelled job differs from the local run:\n" + "\n".join(problems)
