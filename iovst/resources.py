@@ -30,14 +30,16 @@ final state (``OUT_OF_MEMORY``, ``TIMEOUT``, ``CANCELLED``, ``PREEMPTED``, ...) 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import subprocess
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 #: bytes per pixel of one float32 RGB frame
 FLOAT_RGB = 12
@@ -121,7 +123,7 @@ def estimate(stage: str, config: Mapping[str, Any], pixels: int, frames: int) ->
         chunk = min(frames, config["chunk_size"])
         mem, work = 2000 + 3 * chunk * pixels * FLOAT_RGB / 2**20, frames * mp * SEC_PER_MP_FRAME
     runtime = SAFETY * (START_MIN + work / 60)
-    return Request(mem_mb=int(math.ceil(mem / 100) * 100), runtime=int(math.ceil(runtime)))
+    return Request(mem_mb=math.ceil(mem / 100) * 100, runtime=math.ceil(runtime))
 
 
 def grow(base: Request, prev: Previous | None) -> Request:
@@ -173,11 +175,13 @@ def record_failure(output: str | os.PathLike[str], exc: BaseException,
     SLURM's own state tells a time limit from a cancel)."""
     if is_host_oom(exc):
         from .atomic import write_json
+        from .errors import IovstError
 
         rec: dict[str, Any] = {"failure": "oom"}
         if env.get("SLURM_JOB_ID"):
             rec["job_id"] = env["SLURM_JOB_ID"]
-        write_json(marker_path(output), rec)
+        with contextlib.suppress(OSError, IovstError):  # never hide the job's own error
+            write_json(marker_path(output), rec)
 
 
 def _mem_mb(text: str) -> int | None:
@@ -186,7 +190,7 @@ def _mem_mb(text: str) -> int | None:
     if not m:
         return None
     scale = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024**2}[m.group(2)]
-    return int(round(float(m.group(1)) * scale))
+    return round(float(m.group(1)) * scale)
 
 
 def _minutes(text: str) -> int | None:
@@ -207,7 +211,7 @@ def slurm_job(job_id: str) -> tuple[str | None, int | None, int | None]:
     )
     for cmd in queries:
         try:
-            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
         except (OSError, subprocess.TimeoutExpired):
             continue
         lines = [ln for ln in out.stdout.splitlines() if ln.count("|") == 2]
