@@ -116,8 +116,9 @@ def estimate(stage: str, config: Mapping[str, Any], pixels: int, frames: int) ->
                 st["brushstroke"]["pixel_iterations"] if st["method"] == "brushstroke" else 0
             )
             copies = 4
-        else:  # + previous round, neighbours' frames, warped flow and masks per offset
-            iters, copies = config["multipass"]["iterations"], 6 + offsets
+        else:  # frames, previous round, current round, output; neighbours' frames; flow and
+            # masks are read one pair at a time
+            iters, copies = config["multipass"]["iterations"], 5
         mem, work = 3000 + copies * chunk_mb, frames * iters * mp * SEC_PER_MP_ITER[kind]
     else:  # encoders and previews stream one chunk at a time
         chunk = min(frames, config["chunk_size"])
