@@ -6,8 +6,9 @@ mapping, not single keys of the rules' own resources).
 
 Estimates (:func:`estimate`) scale with the frames of the job (``chunk_size``; the whole video for
 the encoders), the frame size in pixels (``meta.json``'s ``width x height``; before extraction, or
-when ``meta.json`` is unreadable, the config's bound ``extract.max_pixels``), the optimizer
-iterations and the flow offsets (``extract``: ``extract.count`` frames, or a guess):
+when ``meta.json`` is unreadable, a bound from ``extract.size`` / ``side`` / ``max_pixels``: see
+:func:`frame_pixels`), the optimizer iterations and the flow offsets (``extract``:
+``extract.count`` frames, or a guess):
 
 * memory (MB) = a per-stage base (Python, torch, model weights) + ``copies`` float32 RGB copies of
   the job's frames (12 bytes per pixel per frame). Stylize holds 4 (input frames, results, the
