@@ -145,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.threads > 0:
             torch.set_num_threads(args.threads)
     module_name = COMMANDS[args.command][0]
+    # the job's output: next to it, a marker tells a retry why this attempt ended (iovst.resources)
+    output = args.meta if args.command == "extract" else getattr(args, "out", None)
     try:
+        if output:
+            from .resources import record_start
+
+            record_start(output)
         if module_name in GPU_MODULES:
             # several GPUs on one workstation: take a free one before CUDA is initialised
             from .gpuslots import claim_gpu_from_env
@@ -164,7 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     except IovstError as exc:
         error(str(exc))
         return exc.exit_code
-    except Exception as exc:  # a bug: the traceback goes to the log, one line to the terminal
+    except Exception as exc:  # a bug (or out of memory): traceback to the log, one line to the terminal
+        if output and isinstance(exc, (MemoryError, RuntimeError)):
+            from .resources import record_failure
+
+            record_failure(output, exc)
         if terminal is not None:
             why = (str(exc).splitlines() or [""])[0][:200]
             error(f"internal error ({exc.__class__.__name__}: {why}); traceback in '{args.log}'")

@@ -4,14 +4,18 @@ Needs a running cluster: ``sudo .ci/slurm.sh start`` (or set ``IOVST_SLURM_START
 tests as root: the session fixture then starts it and stops it at the end). Skipped with the
 reason when ``sinfo`` is missing or no node is up.
 
-* ``test_toy_*``: a tiny self-contained Snakefile; proves that jobs go through sbatch, that the
-  profile's per-rule GPU request reaches SLURM, and that GPU jobs are not capped to one at a time.
-* ``test_demo_*``: the real workflow with ``config/demo.yaml``: SLURM result == local ``--cores 2``
-  result (bit for bit), and a run whose stylize/multipass job is ``scancel``-ed mid-chunk resumes
-  with the finished frames reused and gives the same result.
+* ``test_toy_*``: a tiny self-contained Snakefile with the real rules' resource requests
+  (:mod:`iovst.resources`); proves that jobs go through sbatch and the run ends on a cluster
+  without accounting, that the per-rule GPU and memory requests reach SLURM, that GPU jobs are not
+  capped to one at a time, and that a ``scancel``-ed job is retried with the same request.
+* ``test_demo_*``: the real workflow with ``config/demo.yaml`` through SLURM (one run), one of its
+  stylize/multipass jobs ``scancel``-ed mid-chunk: Snakemake retries it with the same request, the
+  retry reuses the finished frames, and the result equals the local ``--cores 2`` run's bit for bit.
 
-Extra snakemake arguments for the test cluster (no accounting, no account, fast status checks) are
-in ``SLURM_TEST_ARGS``; override with ``IOVST_SLURM_TEST_ARGS`` when running against a real cluster.
+Extra snakemake arguments for the test cluster (no account, fast status checks, short latency wait)
+are in ``SLURM_TEST_ARGS``; override with ``IOVST_SLURM_TEST_ARGS`` when running against a real
+cluster. The job status command is the profile's (``squeue``): the test cluster has no accounting,
+so the plugin's default ``sacct`` would never see a job finish.
 """
 
 from __future__ import annotations
@@ -38,8 +42,7 @@ SLURM_SH = REPO / ".ci" / "slurm.sh"
 SLURM_TEST_ARGS = shlex.split(
     os.environ.get(
         "IOVST_SLURM_TEST_ARGS",
-        "--slurm-status-command squeue --slurm-init-seconds-before-status-checks 1 "
-        "--slurm-no-account --latency-wait 10",
+        "--slurm-init-seconds-before-status-checks 1 --slurm-no-account --latency-wait 10",
     )
 )
 DEMO_TIMEOUT = float(os.environ.get("IOVST_SLURM_DEMO_TIMEOUT", "1800"))
@@ -139,19 +142,33 @@ def _scontrol_job(job_id: str) -> str:
 # toy workflow
 # --------------------------------------------------------------------------------------------
 
+# the toy's config for iovst.resources: no meta.json, so the config bound (4 x 32 x 32 px frames)
+TOY_CONFIG = {
+    "videos": {"v": "v.mp4"}, "styles": {"s": {"images": ["s.png"]}}, "chunk_size": 4, "extract": {"size": 32},
+}
 TOY_SNAKEFILE = textwrap.dedent(
     r"""
-    # rule names reuse the real ones so profiles/slurm's set-resources apply (stylize: gpu=1)
+    # memory / time / GPU requests as the real rules make them (iovst.resources)
+    from iovst import config as iovst_config
+    from iovst.resources import rule_resources
+
+    CFG = iovst_config.validate(TOY_CONFIG)
+
+    def res(rule, output):
+        return rule_resources(rule, CFG, output=output, meta="none/meta.json")
+
     rule all:
-        input: "encoded.txt"
+        input: "encoded.txt", "retried.txt"
 
     rule extract:
         output: "extracted.txt"
+        resources: **res("extract", "extracted.txt")
         shell: 'echo "$SLURM_JOB_ID" > {output}'
 
     rule stylize:
         input: "extracted.txt"
         output: "stylized_{i}.txt"
+        resources: gpu=1, **res("stylize", "stylized_{i}.txt")
         shell:
             'echo "$SLURM_JOB_ID ${{CUDA_VISIBLE_DEVICES:-none}} $(date +%s.%N)" > {output}.tmp; '
             'sleep 6; date +%s.%N >> {output}.tmp; mv {output}.tmp {output}'
@@ -159,25 +176,69 @@ TOY_SNAKEFILE = textwrap.dedent(
     rule encode:
         input: expand("stylized_{i}.txt", i=[0, 1])
         output: "encoded.txt"
+        resources: **res("encode", "encoded.txt")
         shell: 'cat {input} > {output}; echo "$SLURM_JOB_ID" >> {output}'
+
+    # the test scancels the first attempt (which waits); the retry finishes at once
+    rule multipass:
+        output: "retried.txt"
+        resources: **res("multipass", "retried.txt")
+        shell:
+            'python -c "import sys; from iovst.resources import record_start; record_start(sys.argv[1])" '
+            '{output}; if [ -e started ]; then echo "$SLURM_JOB_ID" > {output}; '
+            'else touch started; sleep 300; fi'
     """
-)
+).replace("TOY_CONFIG", repr(TOY_CONFIG))
+
+
+def _toy_request(rule: str):
+    """The toy rule's first-attempt request (``iovst.resources.Request``)."""
+    from iovst import config as iovst_config
+    from iovst import resources
+
+    cfg = iovst_config.validate(dict(TOY_CONFIG))
+    return resources.estimate(rule, cfg, resources.frame_pixels(cfg, None), 4)
+
+
+def _cancel_first_attempt(wd: Path, proc: subprocess.Popen, timeout: float) -> str | None:
+    """scancel the toy's `multipass` job once it runs and has noted its job id; its SLURM id."""
+    marker = wd / ".retried.txt.job.json"
+    t0 = time.monotonic()
+    while proc.poll() is None and time.monotonic() - t0 < timeout:
+        for job_id, (state, comment) in _squeue_all().items():
+            if comment.startswith("rule_multipass") and state == "RUNNING" and marker.is_file():
+                subprocess.run(["scancel", job_id], check=True, timeout=30)
+                return job_id
+        time.sleep(0.5)
+    return None
 
 
 @pytest.fixture(scope="module")
 def toy_run(slurm_cluster, tmp_path_factory):
+    """The toy workflow through profiles/slurm (its retries), one job scancel-ed on the way."""
     wd = tmp_path_factory.mktemp("toy")
     (wd / "Snakefile").write_text(TOY_SNAKEFILE)
+    cmd = [sys.executable, "-m", "snakemake", *_slurm_args("--jobs", "4")]
     t0 = time.monotonic()
-    res = _snakemake(_slurm_args("--jobs", "4"), wd, timeout=600, log_name="snakemake.log")
-    elapsed = time.monotonic() - t0
-    print(f"toy workflow through SLURM: {elapsed:.1f} s (cluster start: {slurm_cluster:.1f} s)")
-    assert res.returncode == 0, res.stdout[-5000:]
-    return wd
+    with open(wd / "snakemake.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=wd, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            cancelled = _cancel_first_attempt(wd, proc, timeout=300)
+            # the plugin's default status command (sacct) never returns on this cluster without
+            # accounting: the run would hang here; the profile's squeue ends it
+            rc = proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=60)
+    out = (wd / "snakemake.log").read_text()
+    print(f"toy workflow through SLURM: {time.monotonic() - t0:.1f} s (cluster start: {slurm_cluster:.1f} s)")
+    assert rc == 0, out[-5000:]
+    return wd, cancelled
 
 
 def test_toy_jobs_ran_as_slurm_jobs(toy_run):
-    wd = toy_run
+    wd, _ = toy_run
     extract_id = (wd / "extracted.txt").read_text().split()[0]
     lines = (wd / "encoded.txt").read_text().splitlines()
     encode_id = lines[-1].strip()
@@ -194,37 +255,58 @@ def test_toy_jobs_ran_as_slurm_jobs(toy_run):
         assert comment.startswith(f"rule_{rule}"), (job_id, comment)
 
 
-def test_toy_profile_gpu_request_reaches_slurm(toy_run):
-    """profiles/slurm sets stylize: gpu=1 -> sbatch --gpus=1; SLURM assigns distinct GPUs."""
-    lines = (toy_run / "encoded.txt").read_text().splitlines()[:-1]
+def _requested(job_id: str) -> tuple[str, str]:
+    """(memory, time limit) of a SLURM job as scontrol shows them (``mem=3000M``, ``00:10:00``)."""
+    info = _scontrol_job(job_id)
+    return re.search(r"mem=(\d+\w)", info).group(1), re.search(r"TimeLimit=(\S+)", info).group(1)
+
+
+def test_toy_rule_requests_reach_slurm(toy_run):
+    """The rules' own gpu / mem_mb / runtime (not the profile's) become sbatch's; distinct GPUs."""
+    wd, _ = toy_run
+    lines = (wd / "encoded.txt").read_text().splitlines()[:-1]
     starts = [ln.split() for ln in lines if len(ln.split()) == 3]
     assert len(starts) == 2
+    want = _toy_request("stylize")
     for job_id, cvd, _ in starts:
         info = _scontrol_job(job_id)
         assert re.search(r"TresPerJob=\S*gres:gpu:1|TresPerNode=\S*gpu:1", info), info
-        assert "mem=8000M" in info, "profile's stylize mem_mb (8000 * attempt) not applied:\n" + info
+        assert f"mem={want.mem_mb}M" in info, f"stylize's mem_mb ({want}) not applied:\n" + info
+        assert re.search(rf"TimeLimit=0*{want.runtime // 60}:{want.runtime % 60:02d}:00", info), info
         assert cvd != "none", f"SLURM set no CUDA_VISIBLE_DEVICES for GPU job {job_id}"
     assert starts[0][1] != starts[1][1] or _concurrency_impossible(), "both jobs got the same GPU"
 
 
+def test_toy_cancelled_job_retried_with_same_request(toy_run):
+    """A scancel-ed job is retried (profile: retries) without more memory or time."""
+    wd, cancelled = toy_run
+    assert cancelled, "the toy's multipass job was never caught running"
+    retry = (wd / "retried.txt").read_text().split()[0]
+    known = _squeue_all()
+    assert known[cancelled][0] == "CANCELLED" and known[retry][0] == "COMPLETED", (known[cancelled], known[retry])
+    want = _toy_request("multipass")
+    assert _requested(cancelled) == _requested(retry), (_requested(cancelled), _requested(retry))
+    assert _requested(retry)[0] == f"{want.mem_mb}M"
+
+
 def _concurrency_impossible() -> bool:
-    """True when the node cannot run two 1-CPU/8000 MB/1-GPU jobs at once (then no overlap test)."""
+    """True when the node cannot run two of the toy's 1-CPU/1-GPU stylize jobs at once."""
     out = subprocess.run(["sinfo", "-h", "-N", "-o", "%c %m %G"], capture_output=True, text=True).stdout
     best = 0
     for line in out.splitlines():
         cpus, mem, gres = line.split()[:3]
         m = re.search(r"gpu(?::[^:,()]+)?:(\d+)", gres)
         gpus = int(m.group(1)) if m else 0
-        best = max(best, min(int(cpus), int(float(mem)) // 8000, gpus))
+        best = max(best, min(int(cpus), int(float(mem)) // _toy_request("stylize").mem_mb, gpus))
     return best < 2
 
 
 def test_toy_gpu_jobs_not_capped_to_one(toy_run):
     """`gpu` is a global Snakemake resource; the profile must not cap the cluster to one GPU job."""
     if _concurrency_impossible():
-        pytest.skip("no node can run two 1-GPU jobs at once (needs 2 CPUs, 2 GPUs, 16 GB)")
+        pytest.skip("no node can run two 1-GPU jobs at once (needs 2 CPUs, 2 GPUs, 6 GB)")
     spans = []
-    for f in sorted(toy_run.glob("stylized_*.txt")):
+    for f in sorted(toy_run[0].glob("stylized_*.txt")):
         first, last = f.read_text().splitlines()
         spans.append((float(first.split()[2]), float(last)))
     (a0, a1), (b0, b1) = spans
@@ -313,11 +395,18 @@ def _results_dir(wd: Path) -> Path:
 
 
 def _compare_results(ref: Path, other: Path) -> list[str]:
-    """Differences between two results trees: h5 contents (exact), json, mp4/png bytes (the job
-    logs under logs/ are not compared)."""
+    """Differences between two results trees: h5 contents (exact), json, mp4/png bytes (not the
+    job logs under logs/, nor the SLURM jobs' markers, ``.NAME.job.json``, which only a SLURM run
+    writes)."""
+    from iovst.resources import MARKER_SUFFIX
+
+    def files(root: Path) -> list[Path]:
+        return sorted(p.relative_to(root) for p in root.rglob("*")
+                      if p.is_file() and not p.name.endswith(MARKER_SUFFIX)
+                      and p.relative_to(root).parts[0] != "logs")
+
     problems = []
-    ref_files = sorted(p.relative_to(ref) for p in ref.rglob("*") if p.is_file() and p.relative_to(ref).parts[0] != "logs")
-    other_files = sorted(p.relative_to(other) for p in other.rglob("*") if p.is_file() and p.relative_to(other).parts[0] != "logs")
+    ref_files, other_files = files(ref), files(other)
     if ref_files != other_files:
         problems.append(
             f"file sets differ: only in reference {sorted(set(ref_files) - set(other_files))[:10]}, "
@@ -355,27 +444,6 @@ def demo_local(tmp_path_factory):
     return wd
 
 
-@pytest.mark.slow
-def test_demo_slurm_matches_local(slurm_cluster, demo_local, tmp_path):
-    wd = _make_demo_workdir(tmp_path / "demo_slurm")
-    t0 = time.monotonic()
-    # no retries: a failing job fails the test with its own error (a retry on the small test node
-    # would ask for more memory than the node has and fail with a misleading sbatch error)
-    res = _snakemake(
-        [*_demo_args(), *_slurm_args("--retries", "0")], wd, timeout=DEMO_TIMEOUT, log_name="snakemake.log"
-    )
-    print(f"demo through SLURM: {time.monotonic() - t0:.1f} s")
-    assert res.returncode == 0, res.stdout[-5000:]
-    submitted = re.findall(r"submitted with SLURM jobid (\d+)", res.stdout)
-    assert submitted, "no job went through sbatch"
-    known = _squeue_all()
-    rules = {known[j][1].split("_wildcards_")[0] for j in submitted if j in known}
-    for rule in ("extract", "flow", "stylize", "multipass", "encode"):
-        assert f"rule_{rule}" in rules, f"no {rule} job ran on SLURM (saw {sorted(rules)})"
-    problems = _compare_results(_results_dir(demo_local), _results_dir(wd))
-    assert not problems, "SLURM results differ from the local run:\n" + "\n".join(problems)
-
-
 def _running_frame_jobs() -> list[tuple[str, str, str]]:
     """(job id, rule, wildcard string) of RUNNING stylize/multipass jobs."""
     out = []
@@ -409,58 +477,70 @@ def _frames(text: str, kind: str) -> set[int]:
 
 
 @pytest.mark.slow
-def test_demo_slurm_resume_after_scancel(slurm_cluster, demo_local, tmp_path):
-    """scancel a running stylize/multipass job mid-chunk, rerun: finished frames are reused."""
-    wd = _make_demo_workdir(tmp_path / "demo_resume")
-    # first run: no retries, so the cancelled job fails (instead of Snakemake resubmitting it)
-    cmd = [sys.executable, "-m", "snakemake", *_demo_args(), *_slurm_args("--retries", "0")]
-    log1 = open(wd / "snakemake_1.log", "w")
-    proc = subprocess.Popen(cmd, cwd=wd, env=_env(), stdout=log1, stderr=subprocess.STDOUT)
+def test_demo_slurm_scancel_retried_from_cache(slurm_cluster, demo_local, tmp_path):
+    """The workflow through SLURM, one stylize/multipass job scancel-ed mid-chunk: Snakemake
+    retries it (profile: retries) with the same request, the retry reuses the frames finished
+    before the cancel, every stage ran as a SLURM job, and the result equals the local run's."""
+    wd = _make_demo_workdir(tmp_path / "demo_slurm")
+    cmd = [sys.executable, "-m", "snakemake", *_demo_args(), *_slurm_args()]
     cancelled: tuple[str, str, str] | None = None
     log_path: Path | None = None
     computed_before: set[int] = set()
     t0 = time.monotonic()
-    try:
-        while proc.poll() is None and time.monotonic() - t0 < DEMO_TIMEOUT and not cancelled:
-            for job_id, rule, wcs in _running_frame_jobs():
-                path = _job_log(wd, rule, wcs)
-                text = path.read_text(errors="replace") if path and path.is_file() else ""
-                done = _frames(text, "computed")
-                # >= 2 frames finished and the chunk is not: cancel it now
-                if len(done) >= 2 and not _SUMMARY.search(text):
-                    subprocess.run(["scancel", job_id], check=True, timeout=30)
-                    cancelled, log_path, computed_before = (job_id, rule, wcs), path, done
-                    break
-            time.sleep(0.2)
-        assert cancelled, "no stylize/multipass job could be caught running with finished frames"
-        rc = proc.wait(timeout=DEMO_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)  # snakemake cancels its SLURM jobs on SIGINT
-            try:
-                proc.wait(timeout=120)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        log1.close()
-    first = (wd / "snakemake_1.log").read_text()
-    assert rc != 0, "the run with a cancelled job should fail:\n" + first[-3000:]
-    assert cancelled[0] in first, f"snakemake did not report the cancelled SLURM job {cancelled[0]}"
+    with open(wd / "snakemake.log", "w") as log:
+        proc = subprocess.Popen(cmd, cwd=wd, env=_env(), stdout=log, stderr=subprocess.STDOUT)
+        try:
+            while proc.poll() is None and time.monotonic() - t0 < DEMO_TIMEOUT and not cancelled:
+                for job_id, rule, wcs in _running_frame_jobs():
+                    path = _job_log(wd, rule, wcs)
+                    text = path.read_text(errors="replace") if path and path.is_file() else ""
+                    done = _frames(text, "computed")
+                    # >= 2 frames finished and the chunk is not: cancel it now
+                    if len(done) >= 2 and not _SUMMARY.search(text):
+                        request = _requested(job_id)
+                        subprocess.run(["scancel", job_id], check=True, timeout=30)
+                        cancelled, log_path, computed_before = (job_id, rule, wcs), path, done
+                        break
+                time.sleep(0.2)
+            # its retry's request, read while SLURM still knows the job (MinJobAge)
+            retry = None
+            while cancelled and retry is None and proc.poll() is None and time.monotonic() - t0 < DEMO_TIMEOUT:
+                comment = f"rule_{cancelled[1]}_wildcards_{cancelled[2]}"
+                retry = next((j for j, (_, c) in _squeue_all().items() if c == comment and j != cancelled[0]), None)
+                retry_request = _requested(retry) if retry else None
+                time.sleep(0.5)
+            rc = proc.wait(timeout=max(60.0, DEMO_TIMEOUT - (time.monotonic() - t0)))
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)  # snakemake cancels its SLURM jobs on SIGINT
+                try:
+                    proc.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    out = (wd / "snakemake.log").read_text()
+    print(f"demo through SLURM with one scancel: {time.monotonic() - t0:.1f} s")
+    assert cancelled, "no stylize/multipass job could be caught running with finished frames"
+    assert rc == 0, out[-5000:]
     print(f"cancelled SLURM job {cancelled} after frames {sorted(computed_before)} of {log_path}")
-    assert _squeue_all().get(cancelled[0], ("?",))[0] == "CANCELLED"
 
-    # rerun with the profile as users would (retries, rerun-incomplete)
-    res = _snakemake([*_demo_args(), *_slurm_args()], wd, timeout=DEMO_TIMEOUT, log_name="snakemake_2.log")
-    assert res.returncode == 0, res.stdout[-5000:]
-    text = log_path.read_text(errors="replace")  # the rerun of the cancelled chunk
+    # rule of each submitted job from its SLURM log path (squeue forgets jobs after MinJobAge)
+    rules = set(re.findall(r"submitted with SLURM jobid \d+ \(log: \S*/slurm_logs/rule_(\w+)/", out))
+    for rule in ("extract", "flow", "stylize", "multipass", "encode"):
+        assert rule in rules, f"no {rule} job ran on SLURM (saw {sorted(rules)})"
+    assert f"SLURM-job '{cancelled[0]}' failed, SLURM status is: 'CANCELLED'" in out
+    assert retry and f"submitted with SLURM jobid {retry} " in out, f"no retry of {cancelled} seen"
+    assert retry_request == request, f"the retry of a cancelled job asked for more: {request} -> {retry_request}"
+
+    text = log_path.read_text(errors="replace")  # the retry's log
     reused = _frames(text, "reused")
     # stages log "computed" just before caching the frame: a cancel landing in between costs that
     # one (the newest) frame; every earlier one must come from the cache
     must_reuse = computed_before - {max(computed_before)}
     assert must_reuse <= reused, (
         f"{log_path.relative_to(wd)}: frames {sorted(must_reuse - reused)} finished before the "
-        f"cancel were recomputed in the rerun:\n{text[-3000:]}"
+        f"cancel were recomputed by the retry:\n{text[-3000:]}"
     )
     m = _SUMMARY.search(text)
     assert m and int(m.group(1)) >= len(must_reuse) >= 1, f"cache summary: {m and m.group(0)}"
     problems = _compare_results(_results_dir(demo_local), _results_dir(wd))
-    assert not problems, "resumed SLURM run differs from the uninterrupted local run:\n" + "\n".join(problems)
+    assert not problems, "SLURM run with a cancelled job differs from the local run:\n" + "\n".join(problems)

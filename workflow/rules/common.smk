@@ -8,6 +8,7 @@ from pathlib import Path
 from iovst import config as iovst_config
 from iovst.chunks import chunk_of, n_chunks
 from iovst.errors import IovstError
+from iovst.resources import rule_resources
 
 
 def _fail(msg):
@@ -109,6 +110,12 @@ wildcard_constraints:
     style="[A-Za-z0-9][A-Za-z0-9_.-]*",
     k="[0-9]+",
     p="[0-9]+",
+
+
+def job_resources(stage, output):
+    """``mem_mb`` / ``runtime`` of a rule's jobs (iovst.resources: sized from frames, frame size and
+    iterations; a retry grows only after out-of-memory / the time limit). ``output``: its pattern."""
+    return rule_resources(stage, config, output=output, meta=f"{R}/{{video}}/meta.json")
 
 
 def stage_params(stage, *sections, **extra):

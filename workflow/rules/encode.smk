@@ -7,6 +7,8 @@ rule encode:
         f"{R}/{{video}}/{{style}}/{{video}}_{{style}}.mp4",
     params:
         json=stage_params("encode", "encode"),
+    resources:
+        **job_resources("encode", f"{R}/{{video}}/{{style}}/{{video}}_{{style}}.mp4"),
     conda:
         "../envs/iovst.yaml"
     log:
@@ -26,6 +28,8 @@ rule side_by_side:
         f"{R}/{{video}}/{{style}}/{{video}}_{{style}}_side_by_side.mp4",
     params:
         json=stage_params("encode", "encode"),
+    resources:
+        **job_resources("side_by_side", f"{R}/{{video}}/{{style}}/{{video}}_{{style}}_side_by_side.mp4"),
     conda:
         "../envs/iovst.yaml"
     log:
@@ -44,6 +48,8 @@ rule preview_round:
         f"{R}/{{video}}/{{style}}/preview_r{{p}}.mp4",
     params:
         json=stage_params("encode", "encode"),
+    resources:
+        **job_resources("preview_round", f"{R}/{{video}}/{{style}}/preview_r{{p}}.mp4"),
     conda:
         "../envs/iovst.yaml"
     log:

@@ -6,6 +6,8 @@ checkpoint extract:
         frames=directory(f"{R}/{{video}}/frames"),
     params:
         json=stage_params("extract", "extract"),
+    resources:
+        **job_resources("extract", f"{R}/{{video}}/meta.json"),
     conda:
         "../envs/iovst.yaml"
     log:

@@ -11,6 +11,7 @@ rule flow:
     threads: 2
     resources:
         gpu=1,
+        **job_resources("flow", f"{R}/{{video}}/flow/chunk_{{k}}.h5"),
     conda:
         "../envs/iovst.yaml"
     log:
@@ -28,6 +29,8 @@ rule masks:
         f"{R}/{{video}}/masks/chunk_{{k}}.h5",
     params:
         json=stage_params("masks", "masks"),
+    resources:
+        **job_resources("masks", f"{R}/{{video}}/masks/chunk_{{k}}.h5"),
     conda:
         "../envs/iovst.yaml"
     log:
@@ -45,6 +48,8 @@ rule longterm:
     params:
         chunk_size=C,
         json=stage_params("longterm", offsets=MP_OFFSETS),
+    resources:
+        **job_resources("longterm", f"{R}/{{video}}/longterm/chunk_{{k}}.h5"),
     conda:
         "../envs/iovst.yaml"
     log:
@@ -61,6 +66,8 @@ rule flow_preview:
         masks=lambda wc: mask_files(wc.video, chunks_of(wc.video)),
     output:
         f"{R}/{{video}}/flow_preview.mp4",
+    resources:
+        **job_resources("flow_preview", f"{R}/{{video}}/flow_preview.mp4"),
     conda:
         "../envs/iovst.yaml"
     log:

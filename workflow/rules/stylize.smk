@@ -16,6 +16,7 @@ rule stylize:
     threads: 2
     resources:
         gpu=1,
+        **job_resources("stylize", f"{R}/{{video}}/{{style}}/r0/chunk_{{k}}.h5"),
     conda:
         "../envs/iovst.yaml"
     log:
@@ -46,6 +47,7 @@ rule multipass:
     threads: 2
     resources:
         gpu=1,
+        **job_resources("multipass", f"{R}/{{video}}/{{style}}/r{{p}}/chunk_{{k}}.h5"),
     conda:
         "../envs/iovst.yaml"
     log:
