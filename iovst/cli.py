@@ -25,25 +25,25 @@ from .errors import CacheError, IovstError
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check-config": ("iovst.config_cmd", "validate a config file and print the filled-in config"),
-    "extract": ("iovst.extract", "probe a video and decode its frames losslessly at the processing size"),
-    "flow": ("iovst.flow", "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5"),
-    "masks": ("iovst.masks", "reliability masks (Ruder et al.) for one flow chunk, into HDF5"),
-    "longterm": ("iovst.masks_longterm", "closest-first long-term weights per target frame, into HDF5"),
-    "flow-preview": ("iovst.preview", "colour-coded flow + mask preview video"),
-    "stylize": ("iovst.stylize", "independent per-frame stylization of one chunk (round 0)"),
-    "multipass": ("iovst.multipass", "one chunk of one multipass round (temporal consistency)"),
-    "encode": ("iovst.encode", "encode frames to H.264 at the source's exact fps, with its audio"),
+    "check-config": ("iovst.stages.check_config", "validate a config file and print the filled-in config"),
+    "extract": ("iovst.video.extract", "probe a video and decode its frames losslessly at the processing size"),
+    "flow": ("iovst.flow.estimate", "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5"),
+    "masks": ("iovst.flow.masks", "reliability masks (Ruder et al.) for one flow chunk, into HDF5"),
+    "longterm": ("iovst.flow.longterm", "closest-first long-term weights per target frame, into HDF5"),
+    "flow-preview": ("iovst.video.preview", "colour-coded flow + mask preview video"),
+    "stylize": ("iovst.style.stylize", "independent per-frame stylization of one chunk (round 0)"),
+    "multipass": ("iovst.style.multipass", "one chunk of one multipass round (temporal consistency)"),
+    "encode": ("iovst.video.encode", "encode frames to H.264 at the source's exact fps, with its audio"),
     "metrics": ("iovst.metrics", "warping error and style/content losses of a finished run"),
-    "weights": ("iovst.weights", "prefetch / inspect pretrained weights (VGG-19, RAFT)"),
+    "weights": ("iovst.runtime.weights", "prefetch / inspect pretrained weights (VGG-19, RAFT)"),
     "demo-data": ("iovst.demo", "generate the demo clip (with audio) and style image"),
 }
 
 
 #: modules whose commands run torch models
-TORCH_MODULES = {"iovst.flow", "iovst.stylize", "iovst.multipass", "iovst.metrics"}
+TORCH_MODULES = {"iovst.flow.estimate", "iovst.style.stylize", "iovst.style.multipass", "iovst.metrics"}
 #: modules whose Snakemake rules declare ``resources: gpu=1``
-GPU_MODULES = {"iovst.flow", "iovst.stylize", "iovst.multipass"}
+GPU_MODULES = {"iovst.flow.estimate", "iovst.style.stylize", "iovst.style.multipass"}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if module_name in GPU_MODULES:
             # several GPUs on one workstation: take a free one before CUDA is initialised
-            from .gpuslots import claim_gpu_from_env
+            from .runtime.gpuslots import claim_gpu_from_env
 
             claim_gpu_from_env()
         rc = importlib.import_module(module_name).run(args)

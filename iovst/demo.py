@@ -17,10 +17,10 @@ from typing import Iterator
 
 import numpy as np
 
-from . import ffmpeg
-from .atomic import atomic_path
-from .encode import h264_args
-from .frames import to_uint8
+from .video import ffmpeg
+from .storage.atomic import atomic_path
+from .video.encode import h264_args
+from .video.frames import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ PALETTE = np.array([[0.08, 0.05, 0.30], [0.35, 0.10, 0.60], [0.80, 0.15, 0.45],
                     [0.98, 0.50, 0.15], [0.99, 0.90, 0.35]], np.float32)
 
 
-def _demo_frames(n_frames: int, size: tuple[int, int], seed: int) -> Iterator[np.ndarray]:
+def demo_frames(n_frames: int, size: tuple[int, int], seed: int) -> Iterator[np.ndarray]:
     """``n_frames`` ``(H, W, 3)`` float32 frames in ``[0, 1]``: pan + zoom over the astronaut photo
     and a moving occluding disc."""
     import cv2
@@ -97,7 +97,7 @@ def make_demo_clip(path: str | Path, *, n_frames: int = 24, size: tuple[int, int
                  "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "48k"]
     args += h264_args(crf=crf, preset="slow") + ["-movflags", "+faststart"]
     with atomic_path(path) as tmp:
-        frames = (to_uint8(f) for f in _demo_frames(n_frames, size, seed))
+        frames = (to_uint8(f) for f in demo_frames(n_frames, size, seed))
         ffmpeg.pipe_frames([*args, ffmpeg.media_path(tmp)], frames, context=f"demo clip '{path}'")
 
 

@@ -5,7 +5,7 @@ Warping error of an output video ``O`` (temporal consistency; lower is steadier)
     E = mean over pairs t of  sum_i M_t(i) ||O_t(i) - warp(O_{t+1}, F_t)(i)||² / sum_i M_t(i)
 
 with ``F_t`` the flow ``t -> t+1`` estimated on the *input* frames (the flow stage's), ``warp`` =
-:func:`iovst.warp.warp` (``warp(O_{t+1}, F_t)`` brings ``O_{t+1}`` onto frame ``t``), ``M_t`` the
+:func:`iovst.flow.warp.warp` (``warp(O_{t+1}, F_t)`` brings ``O_{t+1}`` onto frame ``t``), ``M_t`` the
 reliability on ``t`` of that warp (the masks stage's, Ruder's thresholds), ``||.||²`` the squared
 L2 norm over the RGB channels, images in ``[0, 1]``. A frozen or blurred video also scores low:
 report it next to a style/content measure.
@@ -20,11 +20,11 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from . import h5io
-from .atomic import write_json
+from .storage import h5io
+from .storage.atomic import write_json
 from .errors import InputError
-from .flowstore import FlowStore, MaskStore
-from .warp import warp
+from .flow.flowstore import FlowStore, MaskStore
+from .flow.warp import warp
 
 
 def pair_warping_error(output_t: np.ndarray, output_next: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float | None:
@@ -133,8 +133,8 @@ def style_content_losses(
         stylize: the config's ``stylize`` section (layers); defaults when ``None``.
     """
     from .config import validate
-    from .frames import read_frame, read_image
-    from .gatys import Gatys, GatysParams
+    from .video.frames import read_frame, read_image
+    from .style.gatys import Gatys, GatysParams
     from .tensors import to_tensor
 
     section = stylize or validate({"videos": {"v": "v"}, "styles": {"s": {"images": ["s"]}}})["stylize"]

@@ -8,8 +8,8 @@ import torch
 
 from iovst.config import load_schema
 from iovst.errors import ConfigError
-from iovst.gatys import Gatys, GatysParams, frame_seed, rgb_to_yiq
-from iovst.vgg import VGGFeatures
+from iovst.style.gatys import Gatys, GatysParams, frame_seed, rgb_to_yiq
+from iovst.style.vgg import VGGFeatures
 
 HW = (32, 32)
 

@@ -1,0 +1,165 @@
+"""Locate and run the ffmpeg binary, always with an argument list (never a shell string).
+
+File names are passed through :func:`media_path`, which makes them absolute, so a user path that
+starts with ``-``, contains ``:`` (protocol prefix) or shell metacharacters can never be mistaken
+for an option or protocol. ffmpeg's stderr is captured (to a temporary file, so a chatty ffmpeg can
+never deadlock a pipe) and its last meaningful line becomes the error message.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable, Sequence
+
+import numpy as np
+
+from ..errors import InputError, StorageError
+
+#: Base options of every call: quiet except errors, never read the terminal, overwrite outputs.
+BASE_ARGS = ("-hide_banner", "-nostdin", "-loglevel", "error", "-y")
+
+#: Starts of stderr lines (after their ``[component @ 0x..]`` prefixes) that carry no information
+#: about the cause of a failure.
+_GENERIC = (
+    "conversion failed",
+    "error opening output file",
+    "error parsing options for",
+    "error opening input file",
+    "error while opening encoder",
+    "error sending frames to consumers",
+    "error while filtering",
+    "could not open encoder before eof",
+    "task finished with error code",
+    "terminating thread",
+    "nothing was written into output file",
+    "exiting normally",
+)
+_PREFIX = re.compile(r"^(\[[^\]]*\]\s*)+")
+
+
+@functools.lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary: ``$IOVST_FFMPEG``, else imageio-ffmpeg's, else ``ffmpeg`` on PATH.
+
+    Raises:
+        InputError: none found.
+    """
+    env = os.environ.get("IOVST_FFMPEG")
+    if env:
+        if not Path(env).is_file():
+            raise InputError(f"IOVST_FFMPEG '{env}': no such file")
+        return env
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        pass
+    found = shutil.which("ffmpeg")
+    if found is None:
+        raise InputError("ffmpeg: not found (install imageio-ffmpeg or ffmpeg, or set IOVST_FFMPEG)")
+    return found
+
+
+def media_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as an absolute file name ffmpeg reads literally (no option, no protocol prefix)."""
+    return os.path.abspath(os.fspath(path))
+
+
+def image_pattern(directory: str | os.PathLike[str], pattern: str = "%06d.png") -> str:
+    """Absolute image2 pattern ``directory/pattern`` with ``%`` in the directory name escaped."""
+    return media_path(directory).replace("%", "%%") + os.sep + pattern
+
+
+def last_error_line(stderr: str) -> str:
+    """The last stderr line that says something specific (``[component @ 0x..]`` prefixes removed,
+    generic trailer lines skipped)."""
+    lines = [_PREFIX.sub("", ln).strip() for ln in stderr.splitlines()]
+    lines = [ln for ln in lines if ln]
+    for ln in reversed(lines):
+        if not ln.lower().startswith(_GENERIC):
+            return ln[:300]
+    return lines[-1][:300] if lines else "no error message"
+
+
+def _fail(returncode: int, stderr: str, *, context: str, user_error: bool) -> None:
+    msg = f"{context}: ffmpeg failed (exit {returncode}): {last_error_line(stderr)}"
+    full = returncode == -signal.SIGXFSZ or any(
+        t in stderr.lower() for t in ("no space left on device", "disk quota exceeded", "file too large"))
+    if full:
+        why = "file-size limit exceeded (SIGXFSZ)" if returncode == -signal.SIGXFSZ else last_error_line(stderr)
+        raise StorageError(f"{context}: ffmpeg could not write its output, the disk is full or over its "
+                           f"quota / file-size limit ({why})")
+    if user_error:
+        raise InputError(msg)
+    raise RuntimeError(msg)
+
+
+def run(args: Sequence[str], *, context: str, user_error: bool = False) -> str:
+    """Run ``ffmpeg BASE_ARGS args``; return its stderr.
+
+    Args:
+        args: ffmpeg arguments after the base options (file names via :func:`media_path`).
+        context: what is being processed, e.g. ``"video 'clip.mp4'"``; starts the error message.
+        user_error: raise :class:`InputError` (bad input) instead of ``RuntimeError`` on failure.
+    """
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.run([ffmpeg_exe(), *BASE_ARGS, *args], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=err, check=False)
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+    if proc.returncode != 0:
+        _fail(proc.returncode, text, context=context, user_error=user_error)
+    return text
+
+
+def pipe_frames(args: Sequence[str], frames: Iterable[np.ndarray], *, context: str) -> int:
+    """Run ffmpeg with ``args`` reading raw frames from stdin (``-i pipe:0`` must be in ``args``).
+
+    Args:
+        args: ffmpeg arguments after the base options, with a rawvideo ``pipe:0`` input whose
+            ``-pix_fmt``/``-s`` match the frames.
+        frames: uint8/uint16 arrays, each written as raw bytes in order (C order).
+        context: start of the error message.
+
+    Returns:
+        The number of frames written.
+
+    Raises:
+        RuntimeError: ffmpeg failed (its last stderr line in the message).
+    """
+    n = 0
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, *args], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        stdin: IO[bytes] = proc.stdin  # type: ignore[assignment]
+        try:
+            for frame in frames:
+                stdin.write(np.ascontiguousarray(frame).tobytes())
+                n += 1
+            stdin.close()
+        except BrokenPipeError:
+            pass  # ffmpeg exited early; its stderr says why
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if not stdin.closed:
+                try:
+                    stdin.close()
+                except BrokenPipeError:
+                    pass
+        rc = proc.wait()
+        err.seek(0)
+        text = err.read().decode("utf-8", "replace")
+    if rc != 0:
+        _fail(rc, text, context=context, user_error=False)
+    return n
