@@ -26,24 +26,24 @@ from .errors import CacheError, IovstError
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "check-config": ("iovst.stages.check_config", "validate a config file and print the filled-in config"),
-    "extract": ("iovst.video.extract", "probe a video and decode its frames losslessly at the processing size"),
-    "flow": ("iovst.flow.estimate", "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5"),
-    "masks": ("iovst.flow.masks", "reliability masks (Ruder et al.) for one flow chunk, into HDF5"),
-    "longterm": ("iovst.flow.longterm", "closest-first long-term weights per target frame, into HDF5"),
-    "flow-preview": ("iovst.video.preview", "colour-coded flow + mask preview video"),
-    "stylize": ("iovst.style.stylize", "independent per-frame stylization of one chunk (round 0)"),
-    "multipass": ("iovst.style.multipass", "one chunk of one multipass round (temporal consistency)"),
-    "encode": ("iovst.video.encode", "encode frames to H.264 at the source's exact fps, with its audio"),
-    "metrics": ("iovst.metrics", "warping error and style/content losses of a finished run"),
-    "weights": ("iovst.runtime.weights", "prefetch / inspect pretrained weights (VGG-19, RAFT)"),
-    "demo-data": ("iovst.demo", "generate the demo clip (with audio) and style image"),
+    "extract": ("iovst.stages.extract", "probe a video and decode its frames losslessly at the processing size"),
+    "flow": ("iovst.stages.flow", "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5"),
+    "masks": ("iovst.stages.masks", "reliability masks (Ruder et al.) for one flow chunk, into HDF5"),
+    "longterm": ("iovst.stages.longterm", "closest-first long-term weights per target frame, into HDF5"),
+    "flow-preview": ("iovst.stages.flow_preview", "colour-coded flow + mask preview video"),
+    "stylize": ("iovst.stages.stylize", "independent per-frame stylization of one chunk (round 0)"),
+    "multipass": ("iovst.stages.multipass", "one chunk of one multipass round (temporal consistency)"),
+    "encode": ("iovst.stages.encode", "encode frames to H.264 at the source's exact fps, with its audio"),
+    "metrics": ("iovst.stages.metrics", "warping error and style/content losses of a finished run"),
+    "weights": ("iovst.stages.weights", "prefetch / inspect pretrained weights (VGG-19, RAFT)"),
+    "demo-data": ("iovst.stages.demo_data", "generate the demo clip (with audio) and style image"),
 }
 
 
 #: modules whose commands run torch models
-TORCH_MODULES = {"iovst.flow.estimate", "iovst.style.stylize", "iovst.style.multipass", "iovst.metrics"}
+TORCH_MODULES = {"iovst.stages.flow", "iovst.stages.stylize", "iovst.stages.multipass", "iovst.stages.metrics"}
 #: modules whose Snakemake rules declare ``resources: gpu=1``
-GPU_MODULES = {"iovst.flow.estimate", "iovst.style.stylize", "iovst.style.multipass"}
+GPU_MODULES = {"iovst.stages.flow", "iovst.stages.stylize", "iovst.stages.multipass"}
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -21,7 +21,6 @@ float16 for the ``c`` frames of the chunk.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -30,10 +29,9 @@ import numpy as np
 
 from .. import chunks
 from ..storage import h5io
-from ..config import params_hash, parse_params
+from ..config import params_hash
 from ..errors import ConfigError, InputError
 from .flowstore import DIRECTIONS, MaskStore
-from ..storage.meta import load_meta
 
 log = logging.getLogger(__name__)
 
@@ -98,25 +96,3 @@ def longterm_chunk(
         log.info("chunk %d %s: mean coverage %.3f (%s)", chunk, d, float(cover.mean()),
                  ", ".join(f"N{n} {float(datasets[f'{d}/N{n}'].mean()):.3f}" for n in offsets))
     return attrs
-
-
-# ----------------------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--masks", nargs="+", required=True, help="mask chunk HDF5 files holding the needed pairs")
-    p.add_argument("--meta", required=True, help="meta.json written by extract")
-    p.add_argument("--chunk", type=int, required=True, help="chunk index k")
-    p.add_argument("--chunk-size", type=int, required=True, help="frames per chunk")
-    p.add_argument("--out", required=True, help="output HDF5 (longterm chunk)")
-    p.add_argument("--params", required=True, help='JSON: {"offsets": [...], "stage_version": ...} (or @file)')
-
-
-def run(args: argparse.Namespace) -> int:
-    meta = load_meta(args.meta)
-    n_frames = meta["frame_count"]
-    if args.chunk_size < 1 or not 0 <= args.chunk < chunks.n_chunks(n_frames, args.chunk_size):
-        raise InputError(f"--chunk {args.chunk}: out of range for {n_frames} frames / chunk size {args.chunk_size}")
-    longterm_chunk(
-        mask_paths=args.masks, n_frames=n_frames, size=(meta["height"], meta["width"]), chunk=args.chunk,
-        chunk_size=args.chunk_size, params=parse_params(args.params), out=args.out,
-    )
-    return 0

@@ -21,7 +21,6 @@ Output (``kind=masks``, layout in ``docs/ARCHITECTURE.md``): ``N{n}/forward`` ``
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import time
@@ -33,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from ..storage import h5io
-from ..config import params_hash, parse_params
+from ..config import params_hash
 from ..errors import CacheError
 from .warp import out_of_frame, warp
 
@@ -154,15 +153,3 @@ def masks_file(*, flow_path: str | Path, out: str | Path, params: Mapping[str, A
     h5io.write(out, datasets, kind="masks", attrs=attrs)
     log.info("masks: %d pairs x 2 directions in %.1f s", n_pairs, time.perf_counter() - t0)
     return attrs
-
-
-# ----------------------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--flow", required=True, help="flow chunk HDF5")
-    p.add_argument("--out", required=True, help="output masks chunk HDF5")
-    p.add_argument("--params", required=True, help="JSON: config 'masks' section + stage_version (or @file)")
-
-
-def run(args: argparse.Namespace) -> int:
-    masks_file(flow_path=args.flow, out=args.out, params=parse_params(args.params))
-    return 0

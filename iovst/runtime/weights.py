@@ -17,7 +17,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import os
@@ -79,7 +78,7 @@ def offline() -> bool:
     return os.environ.get("IOVST_OFFLINE", "").lower() not in ("", "0", "false", "no")
 
 
-def _download(model: str, timeout: float = 20.0) -> dict[str, torch.Tensor]:
+def download(model: str, timeout: float = 20.0) -> dict[str, torch.Tensor]:
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
@@ -135,7 +134,7 @@ def load_into(
                 raise InputError(f"weights '{f}': cached {model} checkpoint is corrupt ({exc.__class__.__name__}); delete it and run 'iovst weights fetch'") from None
         elif not offline():
             try:
-                state = _download(model)
+                state = download(model)
                 info = WeightsInfo(model, "imagenet", str(f))
             except Exception as exc:
                 if spec == "imagenet":
@@ -205,37 +204,3 @@ def sha256_file(path: str | Path, bufsize: int = 1 << 20) -> str:
         while chunk := fh.read(bufsize):
             h.update(chunk)
     return h.hexdigest()
-
-
-# ----------------------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    sub = p.add_subparsers(dest="action", required=True)
-    f = sub.add_parser("fetch", help="download pretrained weights into the cache (run where there is internet)")
-    f.add_argument("--torch-home", default=None, help="cache directory (default: $TORCH_HOME or ~/.cache/torch)")
-    f.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    s = sub.add_parser("status", help="show which pretrained weights are cached")
-    s.add_argument("--torch-home", default=None)
-
-
-def run(args: argparse.Namespace) -> int:
-    set_torch_home(args.torch_home)
-    if args.action == "status":
-        for m in MODELS:
-            f = cached_file(m)
-            print(f"{m:11s} {'cached' if f.is_file() else 'MISSING'}  {f}")
-        return 0
-    failed = []
-    for m in args.models:
-        f = cached_file(m)
-        if f.is_file():
-            print(f"{m}: already cached at {f}")
-            continue
-        try:
-            _download(m, timeout=60)
-            print(f"{m}: downloaded to {f}")
-        except Exception as exc:
-            failed.append(m)
-            print(f"{m}: download FAILED ({exc.__class__.__name__}: {exc})")
-    if failed:
-        raise InputError(f"weights fetch: could not download {', '.join(failed)} into {torch.hub.get_dir()}")
-    return 0

@@ -170,28 +170,37 @@ class Gatys:
         device: where VGG and the optimisation run.
         weights: VGG-19 weights spec (``auto | imagenet | random | <path>``).
         seed: seed of random VGG weights (only used when the weights are random).
+        extra_layers: further VGG-19 layers :meth:`features` can return to other users of the same
+            network (the brushstroke stage's content layers).
+
+    Attributes:
+        style_layer_weights: ``{style layer: weight}``, normalised to sum 1.
     """
 
-    def __init__(self, *, params: GatysParams, device: torch.device | str, weights: str = "auto", seed: int = 0) -> None:
+    def __init__(self, *, params: GatysParams, device: torch.device | str, weights: str = "auto", seed: int = 0,
+                 extra_layers: Sequence[str] = ()) -> None:
         self.params = params
         self.device = torch.device(device)
         self._cuda = self.device.type == "cuda"
-        layers = list(dict.fromkeys(params.content_layers + params.style_layers))
-        vgg = VGGFeatures(layers=layers, weights=weights, seed=seed).to(self.device)
+        self._layers = tuple(dict.fromkeys(params.content_layers + params.style_layers))
+        vgg = VGGFeatures(layers=dict.fromkeys(self._layers + tuple(extra_layers)), weights=weights,
+                          seed=seed).to(self.device)
         if self._cuda:
             vgg = vgg.to(memory_format=torch.channels_last)
         self.vgg = vgg
         self.weights_info = vgg.weights_info
         lw = params.style_layer_weights or (1.0,) * len(params.style_layers)
-        self._layer_weights = dict(zip(params.style_layers, losses.normalise_weights(lw)))
+        self.style_layer_weights = dict(zip(params.style_layers, losses.normalise_weights(lw)))
 
-    # ------------------------------------------------------------------------------ internals
-    def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VGG activations of ``x`` ``(B, 3, H, W)`` (bf16 + channels_last on CUDA)."""
+    def features(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """VGG activations of ``x`` ``(B, 3, H, W)`` at ``layers`` (default: the content and style
+        layers), bf16 autocast + channels_last on CUDA."""
         if self._cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._cuda):
-            return self.vgg(x)
+            return self.vgg(x, self._layers if layers is None else layers)
+
+    # ------------------------------------------------------------------------------ internals
 
     def _image(self, t: torch.Tensor, what: str, hw: tuple[int, int] | None = None) -> torch.Tensor:
         """Check ``t`` is ``(1, 3, H, W)`` (of size ``hw`` if given); return it fp32 on the device."""
@@ -202,7 +211,7 @@ class Gatys:
 
     def _content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
-            feats = self._features(content)
+            feats = self.features(content)
         return {n: feats[n].detach() for n in self.params.content_layers}
 
     def _terms(
@@ -224,11 +233,11 @@ class Gatys:
             "temporal": bool(temporal) and (all_terms or temporal_weight > 0),
         }
         out: dict[str, tuple[torch.Tensor, float]] = {}
-        feats = self._features(x) if want["content"] or want["style"] else {}
+        feats = self.features(x) if want["content"] or want["style"] else {}
         if want["content"]:
             out["content"] = (losses.content_loss(feats, content_feats), p.content_weight)
         if want["style"]:
-            out["style"] = (losses.style_loss(feats, targets.grams, self._layer_weights), p.style_weight)
+            out["style"] = (losses.style_loss(feats, targets.grams, self.style_layer_weights), p.style_weight)
         if want["tv"]:
             out["tv"] = (losses.tv_loss(x), p.tv_weight)
         if want["temporal"]:
@@ -296,7 +305,7 @@ class Gatys:
             if self.params.original_colors:
                 t = rgb_to_yiq(t)[:, :1].expand(-1, 3, -1, -1)
             with torch.no_grad():
-                feats = self._features(t.to(self.device))
+                feats = self.features(t.to(self.device))
             for n in self.params.style_layers:
                 g = b * losses.gram(feats[n])
                 grams[n] = g if n not in grams else grams[n] + g

@@ -22,7 +22,6 @@ params), so a killed job loses at most the frame it was working on.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -34,13 +33,10 @@ import torch
 from ..storage import h5io
 from ..storage.cache import FrameCache, hash_arrays, make_key
 from ..chunks import chunk_frames
-from ..config import parse_params
-from ..runtime.device import resolve_device
 from ..errors import InputError
 from ..flow.flowstore import FlowStore, LongtermStore, MaskStore
 from ..video.frames import read_frame
-from ..storage.meta import load_meta
-from .stylize import load_stylizer
+from .stylizer import load_stylizer
 from ..tensors import to_image, to_tensor
 from ..flow.warp import warp
 
@@ -123,7 +119,6 @@ def run_chunk(
         method="gatys", params=params, style_paths=styles, style_weights=style_weights,
         style_scale=style_scale, frame_hw=(int(meta["height"]), int(meta["width"])), device=device,
     )
-    model, targets = stylizer.model, stylizer.targets
     cache = FrameCache(cache_dir, "multipass")
     key_params = {k: params[k] for k in ("stylize", "multipass", "model", "seed", "stage_version")}
     use_temporal = round_ >= int(mp["temporal_from"]) and float(mp["temporal_weight"]) > 0
@@ -156,8 +151,8 @@ def run_chunk(
         )
         result = cache.get(key, shape=content.shape)
         if result is None:
-            out = model.optimize(
-                to_tensor(content, device), targets=targets, init=x0,
+            out = stylizer.refine(
+                to_tensor(content, device), init=x0,
                 iterations=int(mp["iterations"]), temporal=temporal,
                 temporal_weight=float(mp["temporal_weight"]) if temporal else 0.0,
                 seed=int(params["seed"]) * 1_000_003 + round_ * 10_007 + i,
@@ -172,38 +167,3 @@ def run_chunk(
     out_frames = np.stack([current[i] for i in frames])
     log.info("%s", cache.summary())
     return frames.start, out_frames, cache
-
-
-# ----------------------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--frames-dir", required=True, type=Path)
-    p.add_argument("--meta", required=True, type=Path)
-    p.add_argument("--round", required=True, type=int, help="round p >= 1 (odd: forward, even: backward)")
-    p.add_argument("--chunk", required=True, type=int)
-    p.add_argument("--chunk-size", required=True, type=int)
-    p.add_argument("--prev", required=True, type=Path, help="round p-1 result chunk k")
-    p.add_argument("--neighbors", nargs="*", default=[], type=Path, help="round p result chunks this chunk's sweep comes from")
-    p.add_argument("--flow", nargs="+", required=True, type=Path)
-    p.add_argument("--masks", nargs="+", required=True, type=Path)
-    p.add_argument("--longterm", required=True, type=Path)
-    p.add_argument("--style", action="append", required=True, type=Path, help="style image (repeat for a blend)")
-    p.add_argument("--style-weight", action="append", type=float, default=None)
-    p.add_argument("--style-scale", type=float, default=1.0)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--cache-dir", required=True, type=Path)
-    p.add_argument("--params", required=True, help="JSON: {stylize, multipass, model, seed, stage_version}")
-    p.add_argument("--device", default="auto")
-
-
-def run(args: argparse.Namespace) -> int:
-    params = parse_params(args.params)
-    meta = load_meta(args.meta)
-    first, frames, cache = run_chunk(
-        frames_dir=args.frames_dir, meta=meta, round_=args.round, chunk=args.chunk,
-        chunk_size=args.chunk_size, prev_file=args.prev, neighbor_files=list(args.neighbors),
-        flow_files=list(args.flow), mask_files=list(args.masks), longterm_file=args.longterm,
-        styles=list(args.style), style_weights=args.style_weight, style_scale=args.style_scale,
-        params=params, cache_dir=args.cache_dir, device=resolve_device(args.device),
-    )
-    h5io.write_frames(args.out, frames, first_frame=first, attrs={"round": args.round})
-    return 0

@@ -96,17 +96,23 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, layers: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
         """``x`` ``(B, 3, H, W)`` float RGB in ``[0, 1]`` -> ``{layer: (B, C_l, H_l, W_l)}``.
 
-        Output dtype follows the input (or the active autocast dtype).
+        ``layers``: a subset of :attr:`layers` to return (default all); the pass stops after the
+        deepest of them. Output dtype follows the input (or the active autocast dtype).
         """
         if x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"VGGFeatures expects (B, 3, H, W), got {tuple(x.shape)}")
+        wanted = self.layers if layers is None else tuple(layers)
+        unknown = sorted(set(wanted) - set(self.layers))
+        if unknown or not wanted:
+            raise ValueError(f"VGGFeatures: layers {unknown or wanted} not among the built layers {self.layers}")
+        last = max(self._names.index(n) for n in wanted)
         h = (x - self.mean) / self.std
         out: dict[str, torch.Tensor] = {}
-        for name, layer in zip(self._names, self.body):
+        for name, layer in zip(self._names[: last + 1], self.body):
             h = layer(h)
-            if name in self.layers:
+            if name in wanted:
                 out[name] = h
         return out

@@ -15,22 +15,20 @@ audio (round previews).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import logging
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+import ffmpeg as graph
 import numpy as np
 
 from . import ffmpeg
 from ..storage import h5io
 from ..storage.atomic import atomic_path
-from ..config import parse_params
 from ..errors import CacheError
 from .frames import read_frame, to_uint8
-from ..storage.meta import load_meta
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +41,9 @@ def _fps(meta: Mapping[str, Any]) -> Fraction:
     return Fraction(int(meta["fps_num"]), int(meta["fps_den"]))
 
 
-def _audio_args(meta: Mapping[str, Any], source: str | Path) -> tuple[list[str], list[str]]:
-    """ffmpeg input and output arguments adding the source's first audio stream, trimmed to the
-    used frame range (``start_time`` .. ``start_time + frame_count / fps`` on the source's timeline)."""
+def _audio(meta: Mapping[str, Any], source: str | Path) -> tuple[graph.nodes.FilterableStream, dict[str, str]]:
+    """The source's first audio stream, trimmed to the used frame range (``start_time`` ..
+    ``start_time + frame_count / fps`` on the source's timeline), and its output options."""
     fps = _fps(meta)
     duration = Fraction(int(meta["frame_count"])) / fps
     start = float(meta.get("start_time") or 0.0)
@@ -54,26 +52,28 @@ def _audio_args(meta: Mapping[str, Any], source: str | Path) -> tuple[list[str],
     longer = audio_duration is None or audio_duration > duration + 1 / fps
     needs_trim = start > 0 or longer
     if not needs_trim and meta.get("audio_codec") in MP4_AUDIO:
-        return ["-i", ffmpeg.media_path(source)], ["-c:a", "copy"]
-    seek = ["-ss", f"{start:.6f}"] if start > 0 else []
-    return ([*seek, "-t", f"{float(duration):.6f}", "-i", ffmpeg.media_path(source)],
-            ["-c:a", "aac", "-b:a", AAC_BITRATE])
+        return graph.input(ffmpeg.media_path(source))["a:0"], {"acodec": "copy"}
+    seek = {"ss": f"{start:.6f}"} if start > 0 else {}
+    audio = graph.input(ffmpeg.media_path(source), **seek, t=f"{float(duration):.6f}")["a:0"]
+    return audio, {"acodec": "aac", "audio_bitrate": AAC_BITRATE}
 
 
-def h264_args(*, crf: int, preset: str, primaries: str = "bt709", transfer: str = "bt709") -> list[str]:
-    """ffmpeg output arguments encoding square-pixel RGB input to H.264 yuv420p.
+def h264(video: graph.nodes.FilterableStream, *, primaries: str = "bt709",
+         transfer: str = "bt709") -> graph.nodes.FilterableStream:
+    """``video`` (square-pixel RGB) converted for H.264 yuv420p: BT.709 matrix, limited range,
+    tagged so (``primaries``/``transfer``: ffmpeg names the RGB values are in), SAR 1:1.
+    Output options: :func:`h264_options`."""
+    return (video.filter("scale", out_color_matrix="bt709", out_range="tv",
+                         flags="bicubic+accurate_rnd+full_chroma_int")
+            .filter("format", "yuv420p").filter("setsar", 1)
+            .filter("setparams", colorspace="bt709", range="tv", color_primaries=primaries, color_trc=transfer))
 
-    The RGB -> YCbCr conversion uses the BT.709 matrix, limited range, and the stream is tagged
-    so (``primaries``/``transfer``: ffmpeg names the RGB values are in); SAR 1:1; timestamps pass
-    through unchanged, so the input's frame rate is kept exactly.
-    """
-    return [
-        "-vf", "scale=out_color_matrix=bt709:out_range=tv:flags=bicubic+accurate_rnd+full_chroma_int,"
-               f"format=yuv420p,setsar=1,setparams=colorspace=bt709:range=tv:color_primaries={primaries}"
-               f":color_trc={transfer}",
-        "-c:v", "libx264", "-preset", preset, "-crf", str(int(crf)), "-pix_fmt", "yuv420p",
-        "-fps_mode", "passthrough",
-    ]
+
+def h264_options(*, crf: int, preset: str) -> dict[str, str]:
+    """ffmpeg output options of :func:`h264`'s stream: libx264, yuv420p, timestamps passed through
+    unchanged (the input's frame rate is kept exactly), ``+faststart``."""
+    return {"vcodec": "libx264", "preset": preset, "crf": str(int(crf)), "pix_fmt": "yuv420p",
+            "fps_mode": "passthrough", "movflags": "+faststart"}
 
 
 def _rgb24(frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> Iterator[np.ndarray]:
@@ -113,19 +113,16 @@ def encode_video(frames: Iterable[np.ndarray], *, meta: Mapping[str, Any], out: 
     height, width = first.shape[:2]
     fps = _fps(meta)
     color = meta.get("color") or {}
-    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
-            "-framerate", f"{fps.numerator}/{fps.denominator}", "-i", "pipe:0"]
-    audio_in: list[str] = []
-    audio_out: list[str] = []
+    streams = [h264(ffmpeg.raw_rgb24_input(width, height, fps), primaries=color.get("primaries") or "bt709",
+                    transfer=color.get("transfer") or "bt709")]
+    options = h264_options(crf=crf, preset=preset)
     if audio and source is not None and meta.get("has_audio"):
-        audio_in, audio_out = _audio_args(meta, source)
-    args += audio_in + ["-map", "0:v:0"] + (["-map", "1:a:0"] if audio_in else [])
-    args += h264_args(crf=crf, preset=preset, primaries=color.get("primaries") or "bt709",
-                      transfer=color.get("transfer") or "bt709")
-    args += [*audio_out, "-movflags", "+faststart"]
+        audio_stream, audio_options = _audio(meta, source)
+        streams.append(audio_stream)
+        options.update(audio_options)
     expected = int(meta["frame_count"])
     with atomic_path(out) as tmp:
-        n = ffmpeg.pipe_frames([*args, ffmpeg.media_path(tmp)],
+        n = ffmpeg.pipe_frames(graph.output(*streams, ffmpeg.media_path(tmp), **options),
                                _rgb24(itertools.chain([first], it), first.shape),
                                context=f"encode '{out}'")
         if n != expected:
@@ -161,12 +158,12 @@ def chunk_frames(paths: Sequence[str | Path], *, frame_count: int) -> Iterator[n
         yield from h5io.read_frames(p)[1]
 
 
-def _dir_frames(frames_dir: str | Path, count: int) -> Iterator[np.ndarray]:
+def dir_frames(frames_dir: str | Path, count: int) -> Iterator[np.ndarray]:
     for i in range(count):
         yield read_frame(frames_dir, i)
 
 
-def _side_by_side(left: Iterable[np.ndarray], right: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+def side_by_side(left: Iterable[np.ndarray], right: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
     """``left | right`` horizontally; ``left`` is resized to ``right``'s height (width kept even)."""
     import cv2
 
@@ -175,31 +172,3 @@ def _side_by_side(left: Iterable[np.ndarray], right: Iterable[np.ndarray]) -> It
             w = max(2, 2 * round(a.shape[1] * b.shape[0] / a.shape[0] / 2))
             a = cv2.resize(a, (w, b.shape[0]), interpolation=cv2.INTER_AREA)
         yield np.concatenate([a, b], axis=1)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    src = parser.add_mutually_exclusive_group(required=True)
-    src.add_argument("--frames-dir", help="directory of %%06d.png frames to encode")
-    src.add_argument("--chunks", nargs="+", help="result chunk files (HDF5, kind=frames)")
-    parser.add_argument("--meta", required=True, help="extract's meta.json")
-    parser.add_argument("--source", help="source video whose audio is added (omit: no audio)")
-    parser.add_argument("--out", required=True, help="output .mp4")
-    parser.add_argument("--params", required=True, help="JSON (or @file): the config's encode section")
-    parser.add_argument("--side-by-side-source", metavar="DIR",
-                        help="extracted source frames: write source | result side by side to --out")
-
-
-def run(args: argparse.Namespace) -> int:
-    params = parse_params(args.params)
-    meta = load_meta(args.meta)
-    count = meta["frame_count"]
-    if args.chunks:
-        frames = chunk_frames(args.chunks, frame_count=count)
-    else:
-        frames = _dir_frames(args.frames_dir, count)
-    if args.side_by_side_source:
-        frames = _side_by_side(_dir_frames(args.side_by_side_source, count), frames)
-    n = encode_video(frames, meta=meta, out=args.out, source=args.source, crf=params.get("crf", 18),
-                     preset=params.get("preset", "medium"), audio=params.get("audio", True))
-    log.info("wrote %d frames to '%s'", n, args.out)
-    return 0

@@ -10,7 +10,6 @@ directory next to ``frames_dir`` that is renamed into place when complete; meta.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import logging
@@ -22,9 +21,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Mapping
 
+import ffmpeg as graph
+
 from . import ffmpeg
 from ..storage.atomic import TMP_PREFIX, write_json
-from ..config import STAGE_VERSIONS, params_hash, parse_params
+from ..config import STAGE_VERSIONS, params_hash
 from ..errors import ConfigError, InputError
 from .frames import PATTERN
 from .probe import VideoInfo, probe
@@ -63,27 +64,25 @@ def _suggest_size(info: VideoInfo, *, size: int, side: str, max_pixels: int) -> 
     return s
 
 
-def _filters(info: VideoInfo, *, width: int, height: int, start: int, count: int | None) -> str:
-    """ffmpeg filter chain (after autorotate): CFR resampling for VFR sources, frame range,
-    scale + colour conversion to RGB, square pixels."""
-    chain = []
+def _filters(video: graph.nodes.FilterableStream, info: VideoInfo, *, width: int, height: int, start: int,
+             count: int | None) -> graph.nodes.FilterableStream:
+    """``video`` through the filter chain (after autorotate): CFR resampling for VFR sources,
+    frame range, scale + colour conversion to RGB, square pixels."""
     if info.vfr:
-        chain.append(f"fps=fps={info.fps.numerator}/{info.fps.denominator}")
-    trim = [f"start_frame={start}"] if start else []
+        video = video.filter("fps", fps=f"{info.fps.numerator}/{info.fps.denominator}")
+    trim = {"start_frame": start} if start else {}
     if count is not None:
-        trim.append(f"end_frame={start + count}")
+        trim["end_frame"] = start + count
     if trim:
-        chain.append("trim=" + ":".join(trim))
+        video = video.filter("trim", **trim)
     upscale = width * height > math.prod(info.display_size)
-    scale = [f"w={width}", f"h={height}",
-             f"flags={'lanczos' if upscale else 'area'}+accurate_rnd+full_chroma_int+full_chroma_inp"]
+    scale = {"w": width, "h": height,
+             "flags": f"{'lanczos' if upscale else 'area'}+accurate_rnd+full_chroma_int+full_chroma_inp"}
     if info.color_space != "gbr":
         matrix = _SCALE_MATRIX.get(info.color_space or "", "bt709" if info.height >= _HD_HEIGHT else "bt601")
-        scale += [f"in_color_matrix={matrix}", f"in_range={info.color_range or 'tv'}"]
-    chain.append("scale=" + ":".join(scale))
-    chain.append("setsar=1")
-    chain.append("format=" + ("rgb24" if info.bit_depth <= 8 else "rgb48be"))
-    return ",".join(chain)
+        scale.update(in_color_matrix=matrix, in_range=info.color_range or "tv")
+    video = video.filter("scale", **scale).filter("setsar", 1)
+    return video.filter("format", "rgb24" if info.bit_depth <= 8 else "rgb48be")
 
 
 def _frame_digest(files: list[Path]) -> str:
@@ -150,11 +149,11 @@ def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
     tmp_dir = frames_dir.parent / f"{TMP_PREFIX}{frames_dir.name}.{secrets.token_hex(6)}"
     tmp_dir.mkdir()  # unlike mkdtemp, keeps the umask's permissions
     try:
+        source = graph.input(ffmpeg.media_path(video))[str(info.stream_index)]
+        frames = _filters(source, info, width=width, height=height, start=start, count=count)
         ffmpeg.run(
-            ["-i", ffmpeg.media_path(video), "-map", f"0:{info.stream_index}", "-an", "-sn", "-dn",
-             "-vf", _filters(info, width=width, height=height, start=start, count=count),
-             "-fps_mode", "passthrough", "-c:v", "png", "-start_number", "0", "-f", "image2",
-             ffmpeg.image_pattern(tmp_dir, PATTERN)],
+            frames.output(ffmpeg.image_pattern(tmp_dir, PATTERN), an=None, sn=None, dn=None,
+                          fps_mode="passthrough", vcodec="png", start_number=0, f="image2"),
             context=f"video '{video}'", user_error=True)
         files = sorted(tmp_dir.glob("*.png"))
         if not files:
@@ -195,16 +194,3 @@ def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
     write_json(meta_path, meta)
     log.info("video '%s': %d frames -> '%s'", video, n, frames_dir)
     return meta
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--video", required=True, help="source video file")
-    parser.add_argument("--frames-dir", required=True, help="output directory of %%06d.png frames")
-    parser.add_argument("--meta", required=True, help="output meta.json")
-    parser.add_argument("--params", required=True,
-                        help="JSON (or @file): the config's extract section plus stage_version")
-
-
-def run(args: argparse.Namespace) -> int:
-    extract(args.video, frames_dir=args.frames_dir, meta_path=args.meta, params=parse_params(args.params))
-    return 0

@@ -1,6 +1,8 @@
 """Locate and run the ffmpeg binary, always with an argument list (never a shell string).
 
-File names are passed through :func:`media_path`, which makes them absolute, so a user path that
+Invocations are built as stream graphs with ffmpeg-python (``import ffmpeg as graph``:
+``graph.input(..)``, ``.filter(..)``, ``graph.output(..)``), compiled by :func:`command` into the
+argument list of the binary found by :func:`ffmpeg_exe` (imageio-ffmpeg's by default). File names are passed through :func:`media_path`, which makes them absolute, so a user path that
 starts with ``-``, contains ``:`` (protocol prefix) or shell metacharacters can never be mistaken
 for an option or protocol. ffmpeg's stderr is captured (to a temporary file, so a chatty ffmpeg can
 never deadlock a pipe) and its last meaningful line becomes the error message.
@@ -16,8 +18,10 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import IO, Iterable, Sequence
+from fractions import Fraction
+from typing import IO, Iterable
 
+import ffmpeg as graph
 import numpy as np
 
 from ..errors import InputError, StorageError
@@ -78,6 +82,18 @@ def image_pattern(directory: str | os.PathLike[str], pattern: str = "%06d.png") 
     return media_path(directory).replace("%", "%%") + os.sep + pattern
 
 
+def command(stream: graph.nodes.OutputStream) -> list[str]:
+    """The command line (binary, :data:`BASE_ARGS`, then the graph's arguments) of the output
+    graph ``stream``."""
+    return graph.compile(stream, cmd=[ffmpeg_exe(), *BASE_ARGS])
+
+
+def raw_rgb24_input(width: int, height: int, fps: Fraction) -> graph.nodes.FilterableStream:
+    """Input of raw ``(height, width, 3)`` uint8 RGB frames on stdin at exactly ``fps`` frames/s."""
+    return graph.input("pipe:0", f="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
+                       framerate=f"{fps.numerator}/{fps.denominator}")
+
+
 def last_error_line(stderr: str) -> str:
     """The last stderr line that says something specific (``[component @ 0x..]`` prefixes removed,
     generic trailer lines skipped)."""
@@ -102,16 +118,16 @@ def _fail(returncode: int, stderr: str, *, context: str, user_error: bool) -> No
     raise RuntimeError(msg)
 
 
-def run(args: Sequence[str], *, context: str, user_error: bool = False) -> str:
-    """Run ``ffmpeg BASE_ARGS args``; return its stderr.
+def run(stream: graph.nodes.OutputStream, *, context: str, user_error: bool = False) -> str:
+    """Run the output graph ``stream`` (:func:`command`); return ffmpeg's stderr.
 
     Args:
-        args: ffmpeg arguments after the base options (file names via :func:`media_path`).
+        stream: ffmpeg-python output graph (file names via :func:`media_path`).
         context: what is being processed, e.g. ``"video 'clip.mp4'"``; starts the error message.
         user_error: raise :class:`InputError` (bad input) instead of ``RuntimeError`` on failure.
     """
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.run([ffmpeg_exe(), *BASE_ARGS, *args], stdin=subprocess.DEVNULL,
+        proc = subprocess.run(command(stream), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=err, check=False)
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
@@ -120,12 +136,12 @@ def run(args: Sequence[str], *, context: str, user_error: bool = False) -> str:
     return text
 
 
-def pipe_frames(args: Sequence[str], frames: Iterable[np.ndarray], *, context: str) -> int:
-    """Run ffmpeg with ``args`` reading raw frames from stdin (``-i pipe:0`` must be in ``args``).
+def pipe_frames(stream: graph.nodes.OutputStream, frames: Iterable[np.ndarray], *, context: str) -> int:
+    """Run the output graph ``stream`` reading raw frames from stdin.
 
     Args:
-        args: ffmpeg arguments after the base options, with a rawvideo ``pipe:0`` input whose
-            ``-pix_fmt``/``-s`` match the frames.
+        stream: ffmpeg-python output graph with a :func:`raw_rgb24_input` (or another rawvideo
+            ``pipe:0`` input whose pixel format and size match the frames).
         frames: uint8/uint16 arrays, each written as raw bytes in order (C order).
         context: start of the error message.
 
@@ -137,7 +153,7 @@ def pipe_frames(args: Sequence[str], frames: Iterable[np.ndarray], *, context: s
     """
     n = 0
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, *args], stdin=subprocess.PIPE,
+        proc = subprocess.Popen(command(stream), stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=err)
         stdin: IO[bytes] = proc.stdin  # type: ignore[assignment]
         try:

@@ -9,8 +9,8 @@ H.264 (yuv420p, CRF 18) at the source's exact frame rate, written atomically.
 
 from __future__ import annotations
 
-import argparse
 import logging
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -67,27 +67,11 @@ def write_preview(*, flow_paths: Sequence[str | Path], mask_paths: Sequence[str 
             raise InputError(f"flow-preview: {exc.args[0]}") from None
         max_mag = float(max(max(mags), 1.0))
         log.info("flow-preview: %d frames, colour saturation at %.2f px", n_pairs, max_mag)
-        args = [
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{2 * w}x{h}",
-            "-framerate", f"{meta['fps_num']}/{meta['fps_den']}", "-i", "pipe:0",
-            "-an", "-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-c:v", "libx264", "-preset", "medium",
-            "-crf", "18", "-pix_fmt", "yuv420p", "-movflags", "+faststart",
-        ]
+        video = ffmpeg.raw_rgb24_input(2 * w, h, Fraction(meta["fps_num"], meta["fps_den"]))
+        video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")
         with atomic_path(out) as tmp:
-            n = ffmpeg.pipe_frames([*args, ffmpeg.media_path(tmp)], _frames(flows, masks, n_pairs, max_mag),
+            stream = video.output(ffmpeg.media_path(tmp), an=None, vcodec="libx264", preset="medium", crf=18,
+                                  pix_fmt="yuv420p", movflags="+faststart")
+            n = ffmpeg.pipe_frames(stream, _frames(flows, masks, n_pairs, max_mag),
                                    context=f"flow preview '{out}'")
     return n
-
-
-# ----------------------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--flow", nargs="+", required=True, help="all flow chunk HDF5 files of the video")
-    p.add_argument("--masks", nargs="+", required=True, help="all mask chunk HDF5 files of the video")
-    p.add_argument("--meta", required=True, help="meta.json written by extract")
-    p.add_argument("--out", required=True, help="output .mp4")
-
-
-def run(args: argparse.Namespace) -> int:
-    n = write_preview(flow_paths=args.flow, mask_paths=args.masks, meta_path=args.meta, out=args.out)
-    log.info("flow-preview: wrote %d frames to %s", n, args.out)
-    return 0

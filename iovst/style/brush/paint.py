@@ -42,7 +42,6 @@ from ...config import load_schema
 from ...errors import ConfigError
 from ..gatys import Gatys, StyleTargets
 from ...tensors import to_tensor
-from ..vgg import VGGFeatures
 from .init import init_strokes
 from .losses import curvature_loss, nearest_neighbours, orientation_loss
 from .render import render, winning_counts
@@ -71,32 +70,28 @@ def brush_params(section: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class BrushPainter:
-    """Brushstroke stylisation of frames; holds the stroke stage's VGG (built once per job).
+    """Brushstroke stylisation of frames, on the job's Gatys model and its VGG-19.
 
     Args:
-        gatys: the job's Gatys model (style layers and pixel-stage optimiser settings).
+        gatys: the job's Gatys model (style layers, style layer weights and pixel-stage optimiser
+            settings), built with ``extra_layers=CONTENT_LAYERS``.
         params: config ``stylize.brushstroke`` (absent keys take the schema defaults).
-        weights: VGG-19 weights spec (config ``model.weights``), as for ``gatys``.
-        seed: seed of random VGG weights (as for ``gatys``).
     """
 
-    def __init__(self, *, gatys: Gatys, params: Mapping[str, Any], weights: str = "auto",
-                 seed: int = 0) -> None:
+    def __init__(self, *, gatys: Gatys, params: Mapping[str, Any]) -> None:
+        missing = [n for n in CONTENT_LAYERS if n not in gatys.vgg.layers]
+        if missing:
+            raise ValueError(f"BrushPainter: the Gatys model lacks VGG layers {missing} "
+                             "(build it with extra_layers=CONTENT_LAYERS)")
         self.gatys = gatys
         self.params = brush_params(params)
         self.device = gatys.device
-        gp = gatys.params
-        layers = list(dict.fromkeys(CONTENT_LAYERS + tuple(gp.style_layers)))
-        self.vgg = VGGFeatures(layers=layers, weights=weights, seed=seed).to(self.device)
-        self.weights_info = self.vgg.weights_info
-        lw = gp.style_layer_weights or (1.0,) * len(gp.style_layers)
-        self.style_layer_weights = dict(zip(gp.style_layers, losses.normalise_weights(lw)))
+        self.weights_info = gatys.weights_info
+        self._layers = tuple(dict.fromkeys(CONTENT_LAYERS + tuple(gatys.params.style_layers)))
 
     def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VGG activations of ``x`` ``(1, 3, H, W)`` (bf16 autocast on CUDA; losses stay fp32)."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16,
-                            enabled=self.device.type == "cuda"):
-            return self.vgg(x)
+        """VGG activations of ``x`` ``(1, 3, H, W)`` (:meth:`Gatys.features`; losses stay fp32)."""
+        return self.gatys.features(x, self._layers)
 
     def _terms(self, strokes: Strokes, canvas: torch.Tensor, content_feats: Mapping[str, torch.Tensor],
                targets: StyleTargets, neighbours: torch.Tensor,
@@ -107,7 +102,7 @@ class BrushPainter:
         feats = self._features(canvas)
         out = {
             "content": (losses.content_loss(feats, content_feats), p["content_weight"]),
-            "style": (losses.style_loss(feats, targets.grams, self.style_layer_weights), p["style_weight"]),
+            "style": (losses.style_loss(feats, targets.grams, self.gatys.style_layer_weights), p["style_weight"]),
             "curvature": (curvature_loss(strokes), p["curvature_weight"]),
             "orientation": (orientation_loss(strokes, neighbours), p["orientation_weight"]),
         }
