@@ -1,7 +1,8 @@
 """``iovst`` command line: one subcommand per pipeline stage, each with explicit paths.
 
-Subcommand modules are imported lazily (only the one that runs), so ``iovst --help`` and the
-cheap stages never pay for importing torch. Each module provides::
+Command ``x-y`` runs module ``iovst.stages.x_y`` (:func:`module_of`), imported lazily (only the
+one that runs), so ``iovst --help`` and the cheap stages never pay for importing torch. Each
+module provides::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int | None: ...
@@ -23,27 +24,32 @@ import sys
 
 from .errors import CacheError, IovstError
 
-#: subcommand -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "check-config": ("iovst.stages.check_config", "validate a config file and print the filled-in config"),
-    "extract": ("iovst.stages.extract", "probe a video and decode its frames losslessly at the processing size"),
-    "flow": ("iovst.stages.flow", "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5"),
-    "masks": ("iovst.stages.masks", "reliability masks (Ruder et al.) for one flow chunk, into HDF5"),
-    "longterm": ("iovst.stages.longterm", "closest-first long-term weights per target frame, into HDF5"),
-    "flow-preview": ("iovst.stages.flow_preview", "colour-coded flow + mask preview video"),
-    "stylize": ("iovst.stages.stylize", "independent per-frame stylization of one chunk (round 0)"),
-    "multipass": ("iovst.stages.multipass", "one chunk of one multipass round (temporal consistency)"),
-    "encode": ("iovst.stages.encode", "encode frames to H.264 at the source's exact fps, with its audio"),
-    "metrics": ("iovst.stages.metrics", "warping error and style/content losses of a finished run"),
-    "weights": ("iovst.stages.weights", "prefetch / inspect pretrained weights (VGG-19, RAFT)"),
-    "demo-data": ("iovst.stages.demo_data", "generate the demo clip (with audio) and style image"),
+#: subcommand -> one-line help
+COMMANDS: dict[str, str] = {
+    "check-config": "validate a config file and print the filled-in config",
+    "extract": "probe a video and decode its frames losslessly at the processing size",
+    "flow": "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5",
+    "masks": "reliability masks (Ruder et al.) for one flow chunk, into HDF5",
+    "longterm": "closest-first long-term weights per target frame, into HDF5",
+    "flow-preview": "colour-coded flow + mask preview video",
+    "stylize": "independent per-frame stylization of one chunk (round 0)",
+    "multipass": "one chunk of one multipass round (temporal consistency)",
+    "encode": "encode frames to H.264 at the source's exact fps, with its audio",
+    "metrics": "warping error and style/content losses of a finished run",
+    "weights": "prefetch / inspect pretrained weights (VGG-19, RAFT)",
+    "demo-data": "generate the demo clip (with audio) and style image",
 }
 
 
-#: modules whose commands run torch models
-TORCH_MODULES = {"iovst.stages.flow", "iovst.stages.stylize", "iovst.stages.multipass", "iovst.stages.metrics"}
-#: modules whose Snakemake rules declare ``resources: gpu=1``
-GPU_MODULES = {"iovst.stages.flow", "iovst.stages.stylize", "iovst.stages.multipass"}
+def module_of(command: str) -> str:
+    """The module that implements ``command``: ``iovst.stages.<command>``, dashes as underscores."""
+    return "iovst.stages." + command.replace("-", "_")
+
+
+#: commands that run torch models
+TORCH_COMMANDS = {"flow", "stylize", "multipass", "metrics"}
+#: commands whose Snakemake rules declare ``resources: gpu=1``
+GPU_COMMANDS = {"flow", "stylize", "multipass"}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -74,11 +80,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_) in COMMANDS.items():
+    for name, help_ in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
         if name == command:
-            importlib.import_module(module).add_arguments(p)
+            importlib.import_module(module_of(name)).add_arguments(p)
     return parser
 
 
@@ -93,21 +99,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args.verbose)
-    if args.threads > 0 or COMMANDS[args.command][0] in TORCH_MODULES:
+    if args.threads > 0 or args.command in TORCH_COMMANDS:
         import torch
 
         # denormal floats make CPU convolutions 10-100x slower for no visible difference
         torch.set_flush_denormal(True)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
-    module_name = COMMANDS[args.command][0]
     try:
-        if module_name in GPU_MODULES:
+        if args.command in GPU_COMMANDS:
             # several GPUs on one workstation: take a free one before CUDA is initialised
             from .runtime.gpuslots import claim_gpu_from_env
 
             claim_gpu_from_env()
-        rc = importlib.import_module(module_name).run(args)
+        rc = importlib.import_module(module_of(args.command)).run(args)
     except CacheError as exc:
         msg = str(exc)
         if exc.path is not None and _remove_corrupt(exc.path):
