@@ -45,8 +45,8 @@ def _child(args: argparse.Namespace) -> None:
     """Run one renderer on the saved strokes; print a JSON line and save the image."""
     import torch
 
-    from iovst.brush.render import render, render_naive
-    from iovst.brush.strokes import Strokes
+    from iovst.style.brush.render import render, render_naive
+    from iovst.style.brush.strokes import Strokes
 
     torch.set_num_threads(args.threads)
     size = args.size
@@ -96,7 +96,7 @@ def main() -> None:
 
     from skimage import data, transform
 
-    from iovst.brush.init import init_strokes
+    from iovst.style.brush.init import init_strokes
 
     photo = transform.resize(data.astronaut(), (args.size, args.size),
                              anti_aliasing=True).astype(np.float32)

@@ -6,7 +6,7 @@ Usage::
 
 RAFT runs with *random* weights (its cost does not depend on the values). A "pair" is one flow
 direction; the flow stage computes two per frame pair and offset. The storage figure is measured
-on a real chunk (synthetic pan, DIS flow, default offsets 1/4/16, gzip float16) and includes the
+on a real chunk (the demo clip's pan + zoom, DIS flow, default offsets 1/4/16, gzip float16) and includes the
 masks file; RAFT flow is smoother than DIS flow and compresses at least as well.
 """
 
@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from iovst import synth
-from iovst.flow import DisEstimator, RaftEstimator, flow_chunk
-from iovst.masks import masks_file
+from iovst.demo import demo_frames
+from iovst.flow.estimate import DisEstimator, RaftEstimator, flow_chunk
+from iovst.flow.masks import masks_file
+from iovst.video.frames import frame_path, write_png
 
 
 def _time(est, a: np.ndarray, b: np.ndarray, pairs: int) -> float:
@@ -45,8 +46,7 @@ def main() -> None:
     device = torch.device(args.device)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}, frame {size[0]}x{size[1]}")
 
-    clip = synth.pan(2, size=size, step=(2.5, -1.0))
-    a, b = clip.frames[0], clip.frames[1]
+    a, b = demo_frames(2, size, seed=0)
     for preset in ("ultrafast", "fast", "medium"):
         print(f"dis ({preset:9s}): {_time(DisEstimator(preset=preset), a, b, 5):8.3f} s/pair")
     for model in ("raft_small", "raft_large"):
@@ -55,14 +55,14 @@ def main() -> None:
         print(f"{model} ({args.updates} updates, batch {args.pairs}): {_time(est, a, b, args.pairs):8.3f} s/pair")
 
     n = args.chunk_size + max(args.offsets)
-    clip = synth.pan(n, size=size, step=(1.5, 0.5))
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
-        meta = synth.write_clip(clip, tmp_path / "frames")
+        for t, frame in enumerate(demo_frames(n, size, seed=0)):
+            write_png(frame_path(tmp_path / "frames", t), frame)
         flow_path, mask_path = tmp_path / "flow.h5", tmp_path / "masks.h5"
         params = {"method": "dis", "offsets": args.offsets, "dis_preset": "medium"}
         t0 = time.perf_counter()
-        flow_chunk(frames_dir=tmp_path / "frames", n_frames=meta["frame_count"], size=size, chunk=0,
+        flow_chunk(frames_dir=tmp_path / "frames", n_frames=n, size=size, chunk=0,
                    chunk_size=args.chunk_size, params=params, out=flow_path, device=torch.device("cpu"))
         t1 = time.perf_counter()
         masks_file(flow_path=flow_path, out=mask_path, params={})

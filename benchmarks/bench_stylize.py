@@ -7,7 +7,7 @@ For each square size S, on the same machine in one run:
 
 1. bare: median seconds of one VGG-19 forward + backward to the input (layers up to relu5_1, the same
    precision / memory format as the optimiser uses: bf16 + channels_last on CUDA);
-2. full: seconds per iteration of :meth:`iovst.gatys.Gatys.optimize` with content + style + TV +
+2. full: seconds per iteration of :meth:`iovst.style.gatys.Gatys.optimize` with content + style + TV +
    one temporal term (Adam, so one loss evaluation per iteration), measured as
    ``(t(4 iterations) − t(0 iterations)) / 4``, median over ``--repeats`` runs interleaved with 1.
    (other processes' load hits both alike); printed with the ratio full / bare (the loss overhead
@@ -26,8 +26,8 @@ import time
 import numpy as np
 import torch
 
-from iovst.device import resolve_device
-from iovst.gatys import Gatys, GatysParams
+from iovst.runtime.device import resolve_device
+from iovst.style.gatys import Gatys, GatysParams
 
 
 def _sync(device: torch.device) -> None:

@@ -1,9 +1,11 @@
 """iovst: optimization-based video style transfer.
 
-Stages (one module each): ``extract`` (probe + lossless frames), ``flow`` (RAFT / DIS optical flow
-in HDF5), ``masks`` (Ruder et al. reliability + closest-first long-term weights), ``stylize``
-(independent per-frame Gatys or brushstroke stylization), ``multipass`` (Ruder's alternating
-multipass rounds with a temporal loss) and ``encode`` (H.264 at the source's exact fps, with audio).
+Stages (one ``iovst.stages`` module per command; the logic in ``video``, ``flow``, ``style``,
+``storage`` and ``runtime``): ``extract`` (probe + lossless frames), ``flow`` (RAFT / DIS optical
+flow in HDF5), ``masks`` / ``longterm`` (Ruder et al. reliability + closest-first long-term
+weights), ``stylize`` (independent per-frame Gatys or brushstroke stylization), ``multipass``
+(Ruder's alternating multipass rounds with a temporal loss) and ``encode`` (H.264 at the source's
+exact fps, with audio). See ``docs/ARCHITECTURE.md`` for the map.
 
 Conventions used everywhere:
 

@@ -1,7 +1,8 @@
 """``iovst`` command line: one subcommand per pipeline stage, each with explicit paths.
 
-Subcommand modules are imported lazily (only the one that runs), so ``iovst --help`` and the
-cheap stages never pay for importing torch. Each module provides::
+Command ``x-y`` runs module ``iovst.stages.x_y`` (:func:`module_of`), imported lazily (only the
+one that runs), so ``iovst --help`` and the cheap stages never pay for importing torch. Each
+module provides::
 
     def add_arguments(parser: argparse.ArgumentParser) -> None: ...
     def run(args: argparse.Namespace) -> int | None: ...
@@ -32,27 +33,32 @@ from pathlib import Path
 
 from .errors import CacheError, FrameError, IovstError
 
-#: subcommand -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
-    "check-config": ("iovst.config_cmd", "validate a config file and print the filled-in config"),
-    "extract": ("iovst.extract", "probe a video and decode its frames losslessly at the processing size"),
-    "flow": ("iovst.flow", "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5"),
-    "masks": ("iovst.masks", "reliability masks (Ruder et al.) for one flow chunk, into HDF5"),
-    "longterm": ("iovst.masks_longterm", "closest-first long-term weights per target frame, into HDF5"),
-    "flow-preview": ("iovst.preview", "colour-coded flow + mask preview video"),
-    "stylize": ("iovst.stylize", "independent per-frame stylization of one chunk (round 0)"),
-    "multipass": ("iovst.multipass", "one chunk of one multipass round (temporal consistency)"),
-    "encode": ("iovst.encode", "encode frames to H.264 at the source's exact fps, with its audio"),
-    "metrics": ("iovst.metrics", "warping error and style/content losses of a finished run"),
-    "weights": ("iovst.weights", "prefetch / inspect pretrained weights (VGG-19, RAFT)"),
-    "demo-data": ("iovst.demo", "generate the demo clip (with audio) and style image"),
+#: subcommand -> one-line help
+COMMANDS: dict[str, str] = {
+    "check-config": "validate a config file and print the filled-in config",
+    "extract": "probe a video and decode its frames losslessly at the processing size",
+    "flow": "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5",
+    "masks": "reliability masks (Ruder et al.) for one flow chunk, into HDF5",
+    "longterm": "closest-first long-term weights per target frame, into HDF5",
+    "flow-preview": "colour-coded flow + mask preview video",
+    "stylize": "independent per-frame stylization of one chunk (round 0)",
+    "multipass": "one chunk of one multipass round (temporal consistency)",
+    "encode": "encode frames to H.264 at the source's exact fps, with its audio",
+    "metrics": "warping error and style/content losses of a finished run",
+    "weights": "prefetch / inspect pretrained weights (VGG-19, RAFT)",
+    "demo-data": "generate the demo clip (with audio) and style image",
 }
 
 
-#: modules whose commands run torch models
-TORCH_MODULES = {"iovst.flow", "iovst.stylize", "iovst.multipass", "iovst.metrics"}
-#: modules whose Snakemake rules declare ``resources: gpu=1``
-GPU_MODULES = {"iovst.flow", "iovst.stylize", "iovst.multipass"}
+def module_of(command: str) -> str:
+    """The module that implements ``command``: ``iovst.stages.<command>``, dashes as underscores."""
+    return "iovst.stages." + command.replace("-", "_")
+
+
+#: commands that run torch models
+TORCH_COMMANDS = {"flow", "stylize", "multipass", "metrics"}
+#: commands whose Snakemake rules declare ``resources: gpu=1``
+GPU_COMMANDS = {"flow", "stylize", "multipass"}
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -77,7 +83,7 @@ def _remove_corrupt(path: object) -> bool:
 def _damaged_extraction(exc: FrameError, meta_path: str) -> CacheError:
     """``exc`` with meta.json to blame (and delete) when the frames no longer match its
     ``frame_digest``; ``exc`` itself when they do or meta.json is unusable."""
-    from .meta import frames_intact, load_meta
+    from .storage.meta import frames_intact, load_meta
 
     try:
         intact = frames_intact(load_meta(meta_path), exc.frames_dir)
@@ -108,13 +114,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_) in COMMANDS.items():
+    for name, help_ in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
         p.add_argument("--log", metavar="FILE",
                        help="write stderr (log, warnings, tracebacks) to FILE; error lines also go to stderr")
         if name == command:
-            importlib.import_module(module).add_arguments(p)
+            importlib.import_module(module_of(name)).add_arguments(p)
     return parser
 
 
@@ -137,14 +143,13 @@ def main(argv: list[str] | None = None) -> int:
             os.write(terminal, f"{line}\n".encode())
 
     _setup_logging(args.verbose)
-    if args.threads > 0 or COMMANDS[args.command][0] in TORCH_MODULES:
+    if args.threads > 0 or args.command in TORCH_COMMANDS:
         import torch
 
         # denormal floats make CPU convolutions 10-100x slower for no visible difference
         torch.set_flush_denormal(True)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
-    module_name = COMMANDS[args.command][0]
     # the job's output: next to it, a marker tells a retry why this attempt ended (iovst.resources)
     output = args.meta if args.command == "extract" else getattr(args, "out", None)
     try:
@@ -152,12 +157,12 @@ def main(argv: list[str] | None = None) -> int:
             from .resources import record_start
 
             record_start(output)
-        if module_name in GPU_MODULES:
+        if args.command in GPU_COMMANDS:
             # several GPUs on one workstation: take a free one before CUDA is initialised
-            from .gpuslots import claim_gpu_from_env
+            from .runtime.gpuslots import claim_gpu_from_env
 
             claim_gpu_from_env()
-        rc = importlib.import_module(module_name).run(args)
+        rc = importlib.import_module(module_of(args.command)).run(args)
     except CacheError as exc:
         if isinstance(exc, FrameError) and getattr(args, "meta", None):
             exc = _damaged_extraction(exc, args.meta)

@@ -9,18 +9,18 @@ clip's duration. The style image is a painterly, posterised, colour-shifted rend
 
 from __future__ import annotations
 
-import argparse
 import logging
 from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
+import ffmpeg as graph
 import numpy as np
 
-from . import ffmpeg
-from .atomic import atomic_path
-from .encode import h264_args
-from .frames import to_uint8
+from .video import ffmpeg
+from .storage.atomic import atomic_path
+from .video.encode import h264, h264_options
+from .video.frames import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ PALETTE = np.array([[0.08, 0.05, 0.30], [0.35, 0.10, 0.60], [0.80, 0.15, 0.45],
                     [0.98, 0.50, 0.15], [0.99, 0.90, 0.35]], np.float32)
 
 
-def _demo_frames(n_frames: int, size: tuple[int, int], seed: int) -> Iterator[np.ndarray]:
+def demo_frames(n_frames: int, size: tuple[int, int], seed: int) -> Iterator[np.ndarray]:
     """``n_frames`` ``(H, W, 3)`` float32 frames in ``[0, 1]``: pan + zoom over the astronaut photo
     and a moving occluding disc."""
     import cv2
@@ -87,18 +87,17 @@ def make_demo_clip(path: str | Path, *, n_frames: int = 24, size: tuple[int, int
     height, width = size
     if height % 2 or width % 2:
         raise ValueError(f"demo clip size must be even, got {size}")
-    rate = f"{fps.numerator}/{fps.denominator}"
-    args = ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-framerate", rate,
-            "-i", "pipe:0"]
+    streams = [h264(ffmpeg.raw_rgb24_input(width, height, fps))]
+    options = h264_options(crf=crf, preset="slow")
     if audio:
         samples = round(n_frames / fps * AUDIO_RATE)
-        args += ["-f", "lavfi", "-i",
-                 f"sine=frequency={TONE_HZ}:sample_rate={AUDIO_RATE},atrim=end_sample={samples}",
-                 "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "48k"]
-    args += h264_args(crf=crf, preset="slow") + ["-movflags", "+faststart"]
+        streams.append(graph.input(f"sine=frequency={TONE_HZ}:sample_rate={AUDIO_RATE},atrim=end_sample={samples}",
+                                   f="lavfi")["a:0"])
+        options.update(acodec="aac", audio_bitrate="48k")
     with atomic_path(path) as tmp:
-        frames = (to_uint8(f) for f in _demo_frames(n_frames, size, seed))
-        ffmpeg.pipe_frames([*args, ffmpeg.media_path(tmp)], frames, context=f"demo clip '{path}'")
+        frames = (to_uint8(f) for f in demo_frames(n_frames, size, seed))
+        ffmpeg.pipe_frames(graph.output(*streams, ffmpeg.media_path(tmp), **options), frames,
+                           context=f"demo clip '{path}'")
 
 
 def make_style_image(path: str | Path, *, size: tuple[int, int] = (256, 384), seed: int = 0) -> None:
@@ -141,16 +140,3 @@ def make_style_image(path: str | Path, *, size: tuple[int, int] = (256, 384), se
     image = Image.fromarray(to_uint8(styled)).quantize(colors=64, method=Image.Quantize.MEDIANCUT)
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG", optimize=True)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out-dir", required=True, help="directory for demo.mp4 and style.png")
-
-
-def run(args: argparse.Namespace) -> int:
-    out = Path(args.out_dir)
-    make_demo_clip(out / "demo.mp4", n_frames=DEMO_FRAMES, size=DEMO_SIZE, crf=DEMO_CRF)
-    make_style_image(out / "style.png")
-    for name in ("demo.mp4", "style.png"):
-        log.info("wrote '%s' (%d KB)", out / name, (out / name).stat().st_size // 1024)
-    return 0

@@ -52,5 +52,5 @@ class FrameError(CacheError):
 class StorageError(IovstError):
     """An output could not be written: disk full, quota exceeded or file-size limit (``ulimit -f``).
 
-    Nothing is left under the output's final name (:mod:`iovst.atomic` removes its temporary file).
+    Nothing is left under the output's final name (:mod:`iovst.storage.atomic` removes its temporary file).
     """

@@ -5,7 +5,7 @@ Warping error of an output video ``O`` (temporal consistency; lower is steadier)
     E = mean over pairs t of  sum_i M_t(i) ||O_t(i) - warp(O_{t+1}, F_t)(i)||² / sum_i M_t(i)
 
 with ``F_t`` the flow ``t -> t+1`` estimated on the *input* frames (the flow stage's), ``warp`` =
-:func:`iovst.warp.warp` (``warp(O_{t+1}, F_t)`` brings ``O_{t+1}`` onto frame ``t``), ``M_t`` the
+:func:`iovst.flow.warp.warp` (``warp(O_{t+1}, F_t)`` brings ``O_{t+1}`` onto frame ``t``), ``M_t`` the
 reliability on ``t`` of that warp (the masks stage's, Ruder's thresholds), ``||.||²`` the squared
 L2 norm over the RGB channels, images in ``[0, 1]``. A frozen or blurred video also scores low:
 report it next to a style/content measure.
@@ -13,18 +13,16 @@ report it next to a style/content measure.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from . import h5io
-from .atomic import write_json
+from .storage import h5io
 from .errors import InputError
-from .flowstore import FlowStore, MaskStore
-from .warp import warp
+from .flow.flowstore import FlowStore, MaskStore
+from .flow.warp import warp
 
 
 def pair_warping_error(output_t: np.ndarray, output_next: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float | None:
@@ -133,8 +131,8 @@ def style_content_losses(
         stylize: the config's ``stylize`` section (layers); defaults when ``None``.
     """
     from .config import validate
-    from .frames import read_frame, read_image
-    from .gatys import Gatys, GatysParams
+    from .video.frames import read_frame, read_image
+    from .style.gatys import Gatys, GatysParams
     from .tensors import to_tensor
 
     section = stylize or validate({"videos": {"v": "v"}, "styles": {"s": {"images": ["s"]}}})["stylize"]
@@ -150,7 +148,7 @@ def style_content_losses(
     return {"content_loss": content / max(n, 1), "style_loss": style / max(n, 1)}
 
 
-def _run_dir_files(run_dir: Path, round_: int | None) -> tuple[int, list[Path], list[Path], list[Path], Path]:
+def run_dir_files(run_dir: Path, round_: int | None) -> tuple[int, list[Path], list[Path], list[Path], Path]:
     """Files of a finished render ``results/<video>/<style>``: (round, chunks, flow, masks, frames)."""
     rounds = sorted(int(p.name[1:]) for p in run_dir.glob("r[0-9]*") if p.is_dir())
     if not rounds:
@@ -162,46 +160,3 @@ def _run_dir_files(run_dir: Path, round_: int | None) -> tuple[int, list[Path], 
     if not chunks or not flow or not masks:
         raise InputError(f"metrics: '{run_dir}' round {r}: result, flow or mask chunks missing")
     return r, chunks, flow, masks, video / "frames"
-
-
-# ----------------------------------------------------------------------------------------- CLI
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", type=Path, default=None,
-                   help="a finished render results/<video>/<style>: compares round 0 with the last round")
-    p.add_argument("--round", type=int, default=None, help="with --run: round to measure (default: last)")
-    p.add_argument("--chunks", nargs="+", help="result chunk HDF5 files (kind=frames)")
-    p.add_argument("--flow", nargs="+", help="flow chunk HDF5 files of the input video")
-    p.add_argument("--masks", nargs="+", help="mask chunk HDF5 files of the input video")
-    p.add_argument("--frames-dir", default=None, help="source frames (needed for content/style losses)")
-    p.add_argument("--style", action="append", default=None, help="style image(s): also report content/style loss")
-    p.add_argument("--weights", default="auto", help="VGG-19 weights for the losses (auto | imagenet | random | path)")
-    p.add_argument("--json", default=None, help="also write the metrics as JSON here")
-
-
-def run(args: argparse.Namespace) -> int:
-    runs: dict[str, tuple[list, list, list]] = {}
-    frames_dir = args.frames_dir
-    if args.run is not None:
-        r, chunks, flow, masks, frames_dir = _run_dir_files(args.run, args.round)
-        if r != 0 and (args.run / "r0").is_dir():
-            runs["round 0 (independent)"] = (sorted((args.run / "r0").glob("chunk_*.h5")), flow, masks)
-        runs[f"round {r}"] = (chunks, flow, masks)
-    elif args.chunks and args.flow and args.masks:
-        runs["result"] = (args.chunks, args.flow, args.masks)
-    else:
-        raise InputError("metrics: give --run results/<video>/<style>, or --chunks, --flow and --masks")
-    report: dict[str, Any] = {}
-    for name, (chunks, flow, masks) in runs.items():
-        result = run_metrics(chunk_paths=chunks, flow_paths=flow, mask_paths=masks)
-        line = f"{name:24s} warping_error {result['warping_error']:.6f} ({result['pairs']} pairs, {result['frames']} frames)"
-        if args.style:
-            if frames_dir is None:
-                raise InputError("metrics: --style needs --frames-dir (or --run)")
-            result.update(style_content_losses(chunk_paths=chunks, frames_dir=frames_dir,
-                                               style_paths=args.style, weights=args.weights))
-            line += f"  content_loss {result['content_loss']:.4g}  style_loss {result['style_loss']:.4g}"
-        print(line)
-        report[name] = result
-    if args.json:
-        write_json(args.json, report if len(report) > 1 else next(iter(report.values())))
-    return 0

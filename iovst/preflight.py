@@ -48,8 +48,8 @@ def check_weights_file(key: str, spec: str, model: str) -> None:
 
     The tensors are memory-mapped, not read: cheap even for a 550 MB checkpoint.
     """
-    from .vgg import _features_only
-    from .weights import read_state_dict
+    from .style.vgg import _features_only
+    from .runtime.weights import read_state_dict
 
     path = Path(spec).expanduser()
     try:
@@ -75,7 +75,7 @@ def check_cached(key: str, spec: str, model: str, torch_home: str | None) -> Non
     ``auto`` would otherwise render with seeded random weights (a picture, but not a stylization):
     refused too, with the two ways out (fetch the weights, or ask for ``random`` explicitly).
     """
-    from .weights import cached_file, offline
+    from .runtime.weights import cached_file, offline
 
     if spec not in ("auto", "imagenet") or not offline():
         return
@@ -101,7 +101,7 @@ def preflight(cfg: Mapping[str, Any], *, device: bool = True) -> None:
         InputError: a weights file of another network, or uncached weights while offline.
     """
     if device and cfg["device"].startswith("cuda"):
-        from .device import resolve_device
+        from .runtime.device import resolve_device
 
         resolve_device(cfg["device"])
     for key, spec, model in weights_used(cfg):

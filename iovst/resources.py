@@ -158,7 +158,7 @@ def record_start(output: str | os.PathLike[str], env: Mapping[str, str] = os.env
     """Inside a SLURM job (``SLURM_JOB_ID`` set): note the job id next to ``output``."""
     job_id = env.get("SLURM_JOB_ID")
     if job_id:
-        from .atomic import write_json
+        from .storage.atomic import write_json
 
         write_json(marker_path(output), {"job_id": job_id})
 
@@ -176,7 +176,7 @@ def record_failure(output: str | os.PathLike[str], exc: BaseException,
     """After ``exc`` ended the job: mark a host out-of-memory in the marker (others need nothing:
     SLURM's own state tells a time limit from a cancel)."""
     if is_host_oom(exc):
-        from .atomic import write_json
+        from .storage.atomic import write_json
         from .errors import IovstError
 
         rec: dict[str, Any] = {"failure": "oom"}

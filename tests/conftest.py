@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 import pytest
 
-from iovst.ffmpeg import ffmpeg_exe
+from iovst.video.ffmpeg import ffmpeg_exe
 
 
 @pytest.fixture

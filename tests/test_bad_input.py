@@ -35,7 +35,7 @@ ERROR_LINE = re.compile(r"^iovst[\w -]*: error: .*$", re.M)
 
 
 def _ffmpeg(*args: str) -> None:
-    from iovst.ffmpeg import ffmpeg_exe
+    from iovst.video.ffmpeg import ffmpeg_exe
 
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
                    check=True, capture_output=True)
@@ -221,7 +221,7 @@ def _style_variants(d: Path) -> dict[str, Path]:
 def test_valid_style_image_variants_are_read_and_pass_the_start_check(tmp_path):
     from PIL import Image
 
-    from iovst.frames import read_image
+    from iovst.video.frames import read_image
 
     styles = _style_variants(tmp_path)
     assert Image.open(styles["deep16"]).mode.startswith("I")
@@ -251,7 +251,7 @@ def test_one_frame_short_video_and_hostile_names_run_end_to_end(tmp_path):
     same way. Everything runs with what is possible; nothing is written outside the workdir's
     results/ (logs included), cache/ and .snakemake/; inputs are read-only; no shell expansion happened."""
     from iovst.demo import make_demo_clip
-    from iovst.probe import probe
+    from iovst.video.probe import probe
 
     inputs = tmp_path / "in"
     inputs.mkdir()

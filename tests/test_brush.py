@@ -7,11 +7,11 @@ import pytest
 import torch
 from skimage import data, transform
 
-from iovst.brush.init import init_strokes
-from iovst.brush.losses import curvature_loss, nearest_neighbours, orientation_loss
-from iovst.brush.render import render, render_naive, winning_counts
-from iovst.brush.strokes import Strokes
-from iovst.brush.video import advect, carry_strokes, keep_mask
+from iovst.style.brush.init import init_strokes
+from iovst.style.brush.losses import curvature_loss, nearest_neighbours, orientation_loss
+from iovst.style.brush.render import render, render_naive, winning_counts
+from iovst.style.brush.strokes import Strokes
+from iovst.style.brush.video import advect, carry_strokes, keep_mask
 
 
 def _photo(size: int) -> np.ndarray:
@@ -256,14 +256,13 @@ def test_drop_and_reseed_with_occlusion_mask():
 # ------------------------------------------------------------------------------------ painting
 @pytest.fixture(scope="module")
 def painter():
-    from iovst.brush.paint import BrushPainter
-    from iovst.gatys import Gatys, GatysParams
+    from iovst.style.brush.paint import CONTENT_LAYERS, BrushPainter
+    from iovst.style.gatys import Gatys, GatysParams
 
     torch.manual_seed(0)
     gatys = Gatys(params=GatysParams.from_config({"optimizer": "adam", "lr": 0.02}), device="cpu",
-                  weights="random", seed=0)
-    bp = BrushPainter(gatys=gatys, params={"n_strokes": 40, "steps": 2, "pixel_iterations": 1},
-                      weights="random", seed=0)
+                  weights="random", seed=0, extra_layers=CONTENT_LAYERS)
+    bp = BrushPainter(gatys=gatys, params={"n_strokes": 40, "steps": 2, "pixel_iterations": 1})
     style = transform.resize(data.coffee(), (32, 32), anti_aliasing=True).astype(np.float32)
     return bp, gatys.style_targets([style], None, frame_hw=(32, 32))
 

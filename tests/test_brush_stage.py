@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iovst import h5io, synth
-from iovst.brush import paint
-from iovst.cache import FrameCache
+from iovst.storage import h5io
+import synth
+from iovst.style.brush import paint
+from iovst.storage.cache import FrameCache
 from iovst.cli import main
-from iovst.frames import write_png
-from iovst.masks import masks_file
+from iovst.video.frames import write_png
+from iovst.flow.masks import masks_file
 
 H, W, N, C = 32, 40, 6, 3
 STEP = 2.0  # the camera pans right by 2 px per frame: GT flow t -> t+1 is (-2, 0) everywhere
@@ -167,7 +168,7 @@ def test_workflow_brushstroke_end_to_end(tmp_path):
     from fractions import Fraction
 
     from iovst.demo import make_demo_clip
-    from iovst.probe import probe
+    from iovst.video.probe import probe
     from test_workflow import ROOT, snakemake, write_config
 
     clip = tmp_path / "clip.mp4"

@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from iovst import cli, h5io, synth
+from iovst import cli
+from iovst.storage import h5io
+import synth
 from iovst.config import canonical_json
 from iovst.errors import CacheError
-from iovst.flow import DisEstimator
-from iovst.flowstore import FlowStore, MaskStore
+from iovst.flow.estimate import DisEstimator
+from iovst.flow.flowstore import FlowStore, MaskStore
 
 
 def _params(**kw) -> str:
@@ -111,7 +113,7 @@ def test_raft_random_weights_chunk(clip_dir, model, caplog):
 
 def test_raft_padding_does_not_resize():
     """A frame that is not a multiple of 8 gives a flow of the frame's own size (crop, not resize)."""
-    from iovst.flow import RaftEstimator
+    from iovst.flow.estimate import RaftEstimator
 
     est = RaftEstimator(model="raft_small", weights="random", num_flow_updates=1, batch_size=2,
                         device=torch.device("cpu"))
@@ -120,7 +122,7 @@ def test_raft_padding_does_not_resize():
 
 
 def test_auto_falls_back_to_dis_without_cached_weights(clip_dir, monkeypatch, caplog):
-    from iovst.weights import set_torch_home
+    from iovst.runtime.weights import set_torch_home
 
     _, tmp = clip_dir
     old = torch.hub.get_dir()

@@ -8,8 +8,8 @@ import torch
 
 from iovst.config import load_schema
 from iovst.errors import ConfigError
-from iovst.gatys import Gatys, GatysParams, frame_seed, rgb_to_yiq
-from iovst.vgg import VGGFeatures
+from iovst.style.gatys import Gatys, GatysParams, frame_seed, rgb_to_yiq
+from iovst.style.vgg import VGGFeatures
 
 HW = (32, 32)
 
@@ -87,7 +87,7 @@ def test_style_targets_computed_once_for_many_frames(style_images, content):
     g = model(iterations=2)
     shapes = []
     forward = g.vgg.forward
-    g.vgg.forward = lambda x: shapes.append(tuple(x.shape[2:])) or forward(x)
+    g.vgg.forward = lambda x, *a: shapes.append(tuple(x.shape[2:])) or forward(x, *a)
     t = g.style_targets(style_images, [1, 1], frame_hw=HW)
     assert shapes == list(t.sizes)  # one VGG pass per style image
     for k in range(3):
@@ -164,7 +164,7 @@ def test_early_stop_checks_once_per_window(optimizer, style_images, content):
     calls = []
     forward = g.vgg.forward
     t = g.style_targets(style_images[:1], None, frame_hw=HW)
-    g.vgg.forward = lambda x: calls.append(1) or forward(x)
+    g.vgg.forward = lambda x, *a: calls.append(1) or forward(x, *a)
     g.optimize(content, targets=t, iterations=50)
     assert len(calls) <= 6  # content features + two windows, not 50 iterations
 

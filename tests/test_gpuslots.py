@@ -1,4 +1,4 @@
-"""iovst.gpuslots: flock-based GPU slot allocation between processes."""
+"""iovst.runtime.gpuslots: flock-based GPU slot allocation between processes."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import time
 
 import pytest
 
-from iovst import gpuslots
+from iovst.runtime import gpuslots
 from iovst.errors import IovstError
 
 # A holder process: claims a slot, prints "<idx> <pid of a grandchild or 0>", then sleeps until killed.
 HOLDER = textwrap.dedent(
     """
     import subprocess, sys, time
-    from iovst.gpuslots import acquire
+    from iovst.runtime.gpuslots import acquire
     n, lock_dir, spawn = int(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
     idx, fd = acquire(n, lock_dir, timeout=30, poll=0.05)
     child = subprocess.Popen(["sleep", "60"]) if spawn else None
@@ -156,7 +156,7 @@ def test_claim_from_env_in_processes(tmp_path):
     code = textwrap.dedent(
         """
         import os, sys, time
-        from iovst.gpuslots import claim_gpu_from_env
+        from iovst.runtime.gpuslots import claim_gpu_from_env
         idx = claim_gpu_from_env()
         assert claim_gpu_from_env() == idx   # idempotent
         print(idx, os.environ["CUDA_VISIBLE_DEVICES"], flush=True)

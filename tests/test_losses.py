@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from iovst import losses
+from iovst.style import losses
 
 
 def test_gram_normalised_by_chw_and_resolution_independent():

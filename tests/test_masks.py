@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from iovst import cli, h5io, synth
+from iovst import cli
+from iovst.storage import h5io
+import synth
 from iovst.config import canonical_json
-from iovst.flowstore import LongtermStore, MaskStore
-from iovst.masks import reliability
-from iovst.masks_longterm import closest_first
+from iovst.flow.flowstore import LongtermStore, MaskStore
+from iovst.flow.masks import reliability
+from iovst.flow.longterm import closest_first
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from iovst import cli, h5io, synth
-from iovst.masks import reliability
+from iovst import cli
+from iovst.storage import h5io
+import synth
+from iovst.flow.masks import reliability
 from iovst.metrics import pair_warping_error, warping_error
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from iovst.multipass import blend_init, neighbour_of, sweep_order
+from iovst.style.multipass import blend_init, neighbour_of, sweep_order
 
 
 def test_sweep_order_alternates():

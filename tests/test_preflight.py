@@ -61,7 +61,7 @@ def test_offline_without_cached_weights_fails_at_start(tmp_path, monkeypatch):
         assert msg.startswith("config key 'model.weights'") and words in msg, msg
         assert f"iovst weights fetch --torch-home {home}" in msg
     assert "set model.weights: random" in msg  # auto: the explicit way to accept random weights
-    from iovst.weights import cached_file
+    from iovst.runtime.weights import cached_file
 
     f = cached_file("vgg19", home)
     f.parent.mkdir(parents=True)
@@ -81,7 +81,7 @@ def test_cuda_device_without_cuda_fails_at_start(monkeypatch):
 
 
 def test_weights_status_exits_1_when_one_is_missing(tmp_path):
-    from iovst.weights import cached_file
+    from iovst.runtime.weights import cached_file
 
     cmd = [sys.executable, "-m", "iovst", "weights", "status", "--torch-home", str(tmp_path), "--models", "vgg19"]
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)

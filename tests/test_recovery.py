@@ -120,7 +120,7 @@ def test_a_damaged_frame_reextracts_the_video(copy_of_ref):
     assert not (res / "meta.json").exists()
     second = r.call("--cores", "2")
     assert second.returncode == 0, second.stderr[-3000:]
-    from iovst.frames import read_frame
+    from iovst.video.frames import read_frame
 
     assert read_frame(res / "frames", 4).shape == (32, 42, 3)
     assert _planned(r) == {}

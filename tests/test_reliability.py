@@ -98,7 +98,7 @@ def test_corrupt_meta_flow_masks_and_cache_entry_are_never_built_on(killtest_ref
 
 
 def test_stage_command_removes_a_corrupt_input_and_says_so(tmp_path):
-    from iovst import h5io
+    from iovst.storage import h5io
 
     flow = tmp_path / "flow.h5"
     h5io.write(flow, {"N1/forward": np.ones((2, 2, 8, 8), np.float16), "N1/backward": np.ones((2, 2, 8, 8), np.float16)},
@@ -118,7 +118,7 @@ def test_stage_command_removes_a_corrupt_input_and_says_so(tmp_path):
 def test_an_unreadable_frame_blames_the_extraction_only_when_the_digest_says_so(tmp_path):
     """A frame that no longer matches meta.json's frame_digest: meta.json is removed (the video is
     re-extracted by the next run) and the one error line goes to stderr as well as to --log."""
-    from iovst import frames
+    from iovst.video import frames
 
     d = tmp_path / "frames"
     rng = np.random.default_rng(0)
@@ -146,7 +146,7 @@ def test_an_unreadable_frame_blames_the_extraction_only_when_the_digest_says_so(
 
 
 def test_every_single_byte_flip_of_an_hdf5_artifact_is_caught_or_harmless(tmp_path):
-    from iovst import h5io
+    from iovst.storage import h5io
     from iovst.errors import CacheError
 
     rng = np.random.default_rng(0)
@@ -177,8 +177,9 @@ _LIMITED = textwrap.dedent("""
     import numpy as np
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     d = Path(sys.argv[1])
-    from iovst import frames, h5io
-    from iovst.cache import FrameCache
+    from iovst.video import frames
+    from iovst.storage import h5io
+    from iovst.storage.cache import FrameCache
     from iovst.errors import StorageError
     rng = np.random.default_rng(0)
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))

@@ -33,7 +33,7 @@ def computed_lines(logs: Path, newer_than: float = 0.0) -> int:
 
 
 def final_frames(work: Path) -> dict[int, np.ndarray]:
-    from iovst import h5io
+    from iovst.storage import h5io
 
     return h5io.chunk_frames_files(sorted((work / "results" / "clip" / "paint" / f"r{PASSES}").glob("chunk_*.h5")))
 

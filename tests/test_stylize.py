@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from iovst import h5io
+from iovst.storage import h5io
 from iovst.cli import main
-from iovst.frames import write_png
-from iovst.gatys import Gatys
+from iovst.video.frames import write_png
+from iovst.style.gatys import Gatys
 
 H, W, N = 24, 32, 3
 

@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from iovst import cli, h5io
+from iovst import cli
+from iovst.storage import h5io
 from iovst.config import canonical_json, validate
-from iovst.flowstore import FlowStore, MaskStore
-from iovst.masks import masks_file
-from iovst.masks_longterm import longterm_chunk
+from iovst.flow.flowstore import FlowStore, MaskStore
+from iovst.flow.masks import masks_file
+from iovst.flow.longterm import longterm_chunk
 from iovst.metrics import warping_error
-from iovst.synth import pan, write_clip, write_gt_flow
+from synth import pan, write_clip, write_gt_flow
 
 ROOT = Path(__file__).resolve().parents[1]
 N, C, OFFSETS, ROUNDS = 6, 3, [1, 2], 2
@@ -80,8 +81,8 @@ def test_multipass_reduces_warping_error(rendered):
 
 
 def test_multipass_keeps_the_style(rendered):
-    from iovst.gatys import Gatys, GatysParams
-    from iovst.frames import read_frame, read_image
+    from iovst.style.gatys import Gatys, GatysParams
+    from iovst.video.frames import read_frame, read_image
 
     results, _, _, cfg, d = rendered
     g = Gatys(params=GatysParams.from_config(cfg["stylize"]), device=torch.device("cpu"), weights="random", seed=0)

@@ -13,14 +13,14 @@ import cv2
 import numpy as np
 import pytest
 
-from iovst import h5io
+from iovst.storage import h5io
 from iovst.demo import make_demo_clip, make_style_image
-from iovst.encode import chunk_frames, encode_video
+from iovst.video.encode import chunk_frames, encode_video
 from iovst.errors import CacheError, ConfigError, InputError
-from iovst.extract import extract, processing_size
-from iovst.ffmpeg import ffmpeg_exe, last_error_line
-from iovst.frames import frame_path, read_frame, read_image
-from iovst.probe import probe
+from iovst.video.extract import extract, processing_size
+from iovst.video.ffmpeg import ffmpeg_exe, last_error_line
+from iovst.video.frames import frame_path, read_frame, read_image
+from iovst.video.probe import probe
 
 REPO = Path(__file__).resolve().parents[1]
 #: frame i of INDEX_VIDEO is a flat gray with luma 16 + 7 i (limited range), i.e. RGB gray 7 i * 255 / 219

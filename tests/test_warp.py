@@ -1,4 +1,4 @@
-"""iovst.warp: the flow convention every stage relies on (out(x) = image(x + flow(x)))."""
+"""iovst.flow.warp: the flow convention every stage relies on (out(x) = image(x + flow(x)))."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from iovst import synth
-from iovst.warp import out_of_frame, warp, warp_np
+import synth
+from iovst.flow.warp import out_of_frame, warp, warp_np
 
 
 def _image(h: int = 24, w: int = 32, c: int = 3, seed: int = 0) -> torch.Tensor:

@@ -80,7 +80,7 @@ def finished_run(tmp_path_factory, clip) -> Path:
 
 
 def test_end_to_end_video_keeps_timing_and_audio(finished_run, clip):
-    from iovst.probe import probe
+    from iovst.video.probe import probe
 
     out = finished_run / "results" / "clip" / "paint" / "clip_paint.mp4"
     src, res = probe(clip), probe(out)
@@ -95,7 +95,7 @@ def test_end_to_end_video_keeps_timing_and_audio(finished_run, clip):
 
 
 def test_every_round_and_chunk_written(finished_run):
-    from iovst import h5io
+    from iovst.storage import h5io
 
     base = finished_run / "results" / "clip" / "paint"
     seen = {}

@@ -160,7 +160,7 @@ def setup(work: Path, clip: Path, style: Path) -> Runner:
 
 
 def final_frames(work: Path) -> dict:
-    from iovst import h5io
+    from iovst.storage import h5io
 
     return h5io.chunk_frames_files(sorted((work / "results" / "clip" / "paint" / f"r{PASSES}").glob("chunk_*.h5")))
 
@@ -311,7 +311,7 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
 def _check_results(work: Path, ref: Reference) -> list[str]:
     import numpy as np
 
-    from iovst import h5io
+    from iovst.storage import h5io
     from iovst.errors import CacheError
 
     problems = []

@@ -144,7 +144,7 @@ def _drop_corrupt_meta():
     before the DAG is built, so the extract checkpoint reruns in this same run (everything after it
     follows by modification time; per-frame caches are reused). Not in a dry run."""
     from iovst.errors import CacheError
-    from iovst.meta import load_meta
+    from iovst.storage.meta import load_meta
 
     for video in config["videos"]:
         path = Path(f"{R}/{video}/meta.json")
@@ -166,7 +166,7 @@ _drop_corrupt_meta()
 def meta_of(video):
     """meta.json of ``video`` (after the extract checkpoint has run; read once per parse)."""
     if video not in _META:
-        from iovst.meta import load_meta
+        from iovst.storage.meta import load_meta
 
         _META[video] = load_meta(checkpoints.extract.get(video=video).output.meta)
     return _META[video]
@@ -187,7 +187,7 @@ onstart:
         _fail(exc)
     # Writers killed by SIGKILL / preemption leave their temporary files (``.tmp-*``, never read by
     # anyone) in results/; remove them now that Snakemake's lock says no other run writes here.
-    from iovst.atomic import clean_temp
+    from iovst.storage.atomic import clean_temp
 
     clean_temp(R)
 

@@ -1,0 +1,1 @@
+"""Where and with what the stages run: device choice, pretrained weights, GPU slots."""

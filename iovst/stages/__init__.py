@@ -1,0 +1,1 @@
+"""One module per ``iovst`` subcommand (named after it): ``add_arguments(parser)`` and ``run(args)``."""

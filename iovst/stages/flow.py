@@ -1,0 +1,40 @@
+"""``iovst flow``: optical flow of one chunk of frame pairs (:mod:`iovst.flow.estimate`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import chunks
+from ..config import parse_params
+from ..errors import InputError
+from ..flow.estimate import flow_chunk
+from ..storage.meta import load_meta
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames-dir", required=True, help="directory of %%06d.png frames")
+    p.add_argument("--meta", required=True, help="meta.json written by extract")
+    p.add_argument("--chunk", type=int, required=True, help="chunk index k")
+    p.add_argument("--chunk-size", type=int, required=True, help="frames per chunk")
+    p.add_argument("--out", required=True, help="output HDF5 (flow chunk)")
+    p.add_argument("--params", required=True, help="JSON: config 'flow' section + stage_version (or @file)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..runtime.device import resolve_device
+
+    from ..runtime.weights import set_torch_home
+
+    params = parse_params(args.params)
+    set_torch_home(params.get("torch_home"))
+    meta = load_meta(args.meta)
+    n_frames = meta["frame_count"]
+    if args.chunk_size < 1 or not 0 <= args.chunk < chunks.n_chunks(n_frames, args.chunk_size):
+        raise InputError(f"--chunk {args.chunk}: out of range for {n_frames} frames / chunk size {args.chunk_size}")
+    flow_chunk(
+        frames_dir=args.frames_dir, n_frames=n_frames, size=(meta["height"], meta["width"]),
+        chunk=args.chunk, chunk_size=args.chunk_size, params=params, out=args.out,
+        device=resolve_device(args.device),
+    )
+    return 0

@@ -1,0 +1,32 @@
+"""``iovst longterm``: closest-first long-term weights of one chunk (:mod:`iovst.flow.longterm`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import chunks
+from ..config import parse_params
+from ..errors import InputError
+from ..flow.longterm import longterm_chunk
+from ..storage.meta import load_meta
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--masks", nargs="+", required=True, help="mask chunk HDF5 files holding the needed pairs")
+    p.add_argument("--meta", required=True, help="meta.json written by extract")
+    p.add_argument("--chunk", type=int, required=True, help="chunk index k")
+    p.add_argument("--chunk-size", type=int, required=True, help="frames per chunk")
+    p.add_argument("--out", required=True, help="output HDF5 (longterm chunk)")
+    p.add_argument("--params", required=True, help='JSON: {"offsets": [...], "stage_version": ...} (or @file)')
+
+
+def run(args: argparse.Namespace) -> int:
+    meta = load_meta(args.meta)
+    n_frames = meta["frame_count"]
+    if args.chunk_size < 1 or not 0 <= args.chunk < chunks.n_chunks(n_frames, args.chunk_size):
+        raise InputError(f"--chunk {args.chunk}: out of range for {n_frames} frames / chunk size {args.chunk_size}")
+    longterm_chunk(
+        mask_paths=args.masks, n_frames=n_frames, size=(meta["height"], meta["width"]), chunk=args.chunk,
+        chunk_size=args.chunk_size, params=parse_params(args.params), out=args.out,
+    )
+    return 0

@@ -1,0 +1,440 @@
+"""Gatys et al. image-optimisation style transfer, with Ruder et al.'s masked temporal term.
+
+One :class:`Gatys` object holds the frozen VGG-19 (built once per job); :meth:`Gatys.style_targets`
+computes the blended style Grams once (reused for every frame); :meth:`Gatys.optimize` stylises one
+frame from a given init, optionally with temporal terms (used by the multipass stage).
+
+Optimisation space: pixels are optimised *directly* in ``[0, 1]`` image units (so ``lr`` and the
+loss scales refer to image values), not through a sigmoid, which would stall dark and bright pixels.
+
+* Adam is a projected method: the image is clamped to ``[0, 1]`` after every step.
+* L-BFGS runs unconstrained (projecting between its steps would corrupt its curvature pairs) and
+  the result is clamped to ``[0, 1]`` once at the end. It uses no line search (one loss evaluation
+  per iteration, like Adam) and ``lr = 1``.
+
+Early stop (``early_stop_tol > 0``): every ``early_stop_window`` iterations the loss is compared with
+the previous check and the run stops when it changed relatively by less than the tolerance. This is
+the only host synchronisation in the Adam loop; L-BFGS is then run in segments of one window.
+
+CUDA: the VGG passes run under bf16 autocast with ``channels_last``; Grams and losses stay fp32
+(:mod:`iovst.style.losses`).
+
+Original colours (``original_colors: true``): luminance-only transfer. The style Grams are computed
+on the style images' luminance (gray RGB), and the optimised image's luminance is recombined with
+the content frame's chroma in YIQ (then clamped to ``[0, 1]``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import losses
+from ..config import load_schema
+from ..errors import ConfigError
+from .vgg import LAYER_NAMES, VGGFeatures
+
+#: One temporal term: (neighbour's stylised frame warped onto this frame ``(1, 3, H, W)``,
+#: its weight ``c`` ``(1, 1, H, W)`` in [0, 1]).
+TemporalTerm = tuple[torch.Tensor, torch.Tensor]
+
+#: Keys of the config ``stylize`` section that are not Gatys parameters.
+_OTHER_METHOD_KEYS = ("method", "brushstroke")
+
+_RGB_TO_YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
+)
+_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
+
+
+def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    return torch.einsum("ij,bjhw->bihw", matrix.to(x.device, x.dtype), x)
+
+
+def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
+    """``(B, 3, H, W)`` RGB -> YIQ (Y in [0, 1]; I, Q signed)."""
+    return _mix(_RGB_TO_YIQ, x)
+
+
+def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`rgb_to_yiq` (not clamped)."""
+    return _mix(_YIQ_TO_RGB, x)
+
+
+def keep_chroma(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Luminance of ``stylized`` with the chroma (YIQ's I, Q) of ``content``; ``(B, 3, H, W)`` in [0, 1]."""
+    y = rgb_to_yiq(stylized)[:, :1]
+    iq = rgb_to_yiq(content)[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+
+
+def frame_seed(seed: int, index: int) -> int:
+    """Per-frame seed (32 bit) derived from the global ``seed`` and the 0-based frame ``index``."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class GatysParams:
+    """Parameters of the Gatys optimisation = the config ``stylize`` section (minus ``method`` and
+    ``brushstroke``). See ``config.schema.yaml`` for meanings and defaults."""
+
+    content_layers: tuple[str, ...]
+    content_weight: float
+    style_layers: tuple[str, ...]
+    style_layer_weights: tuple[float, ...] | None
+    style_weight: float
+    tv_weight: float
+    original_colors: bool
+    optimizer: str
+    lr: float
+    history_size: int
+    iterations: int
+    early_stop_tol: float
+    early_stop_window: int
+    init: str
+
+    def __post_init__(self) -> None:
+        for key in ("content_layers", "style_layers"):
+            names = getattr(self, key)
+            if not names:
+                raise ConfigError(f"config key 'stylize.{key}': needs at least 1 layer")
+            bad = [n for n in names if n not in LAYER_NAMES]
+            if bad:
+                raise ConfigError(f"config key 'stylize.{key}': {bad[0]!r} is not a VGG-19 layer")
+        lw = self.style_layer_weights
+        if lw is not None and (len(lw) != len(self.style_layers) or min(lw) < 0 or sum(lw) <= 0):
+            raise ConfigError(
+                f"config key 'stylize.style_layer_weights': need {len(self.style_layers)} weight(s) >= 0 "
+                f"with a positive sum, got {list(lw)}"
+            )
+        if self.optimizer not in ("lbfgs", "adam"):
+            raise ConfigError(f"config key 'stylize.optimizer': {self.optimizer!r} is not one of ['lbfgs', 'adam']")
+        if self.init not in ("content", "noise"):
+            raise ConfigError(f"config key 'stylize.init': {self.init!r} is not one of ['content', 'noise']")
+        if not 1 <= self.history_size <= 20:
+            raise ConfigError(f"config key 'stylize.history_size': {self.history_size} out of range (1..20)")
+        if self.iterations < 1 or self.early_stop_window < 1:
+            raise ConfigError("config key 'stylize.iterations'/'stylize.early_stop_window': must be >= 1")
+        for key in ("content_weight", "style_weight", "tv_weight", "early_stop_tol"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"config key 'stylize.{key}': {getattr(self, key)} out of range (must be >= 0)")
+        if self.lr <= 0:
+            raise ConfigError(f"config key 'stylize.lr': {self.lr} out of range (must be > 0)")
+
+    @classmethod
+    def from_config(cls, section: Mapping[str, Any]) -> "GatysParams":
+        """Build from a config ``stylize`` section; absent keys take the schema's defaults.
+
+        Raises:
+            ConfigError: unknown key or invalid value, naming ``stylize.<key>``.
+        """
+        schema = load_schema()["properties"]["stylize"]["properties"]
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(section) - set(names) - set(_OTHER_METHOD_KEYS))
+        if unknown:
+            raise ConfigError(f"config key 'stylize.{unknown[0]}': unknown key")
+        values: dict[str, Any] = {}
+        for n in names:
+            v = section[n] if n in section else schema[n]["default"]
+            values[n] = tuple(v) if isinstance(v, list) else v
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class StyleTargets:
+    """Blended style Grams, computed once per job by :meth:`Gatys.style_targets`.
+
+    Attributes:
+        grams: ``{layer: (1, C, C)}`` fp32 on the model's device, ``Σ_i b_i · gram_i``.
+        blend: normalised blend weights ``b_i`` (sum 1), one per style image.
+        sizes: ``(h, w)`` each style image was resized to (area ≈ ``scale`` × frame area).
+        luminance_only: Grams of the images' luminance (``original_colors``).
+    """
+
+    grams: Mapping[str, torch.Tensor]
+    blend: tuple[float, ...]
+    sizes: tuple[tuple[int, int], ...]
+    luminance_only: bool
+
+
+class Gatys:
+    """Gatys stylisation with a frozen VGG-19.
+
+    Args:
+        params: the optimisation parameters.
+        device: where VGG and the optimisation run.
+        weights: VGG-19 weights spec (``auto | imagenet | random | <path>``).
+        seed: seed of random VGG weights (only used when the weights are random).
+        extra_layers: further VGG-19 layers :meth:`features` can return to other users of the same
+            network (the brushstroke stage's content layers).
+
+    Attributes:
+        style_layer_weights: ``{style layer: weight}``, normalised to sum 1.
+    """
+
+    def __init__(self, *, params: GatysParams, device: torch.device | str, weights: str = "auto", seed: int = 0,
+                 extra_layers: Sequence[str] = ()) -> None:
+        self.params = params
+        self.device = torch.device(device)
+        self._cuda = self.device.type == "cuda"
+        self._layers = tuple(dict.fromkeys(params.content_layers + params.style_layers))
+        vgg = VGGFeatures(layers=dict.fromkeys(self._layers + tuple(extra_layers)), weights=weights,
+                          seed=seed).to(self.device)
+        if self._cuda:
+            vgg = vgg.to(memory_format=torch.channels_last)
+        self.vgg = vgg
+        self.weights_info = vgg.weights_info
+        lw = params.style_layer_weights or (1.0,) * len(params.style_layers)
+        self.style_layer_weights = dict(zip(params.style_layers, losses.normalise_weights(lw)))
+
+    def features(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """VGG activations of ``x`` ``(B, 3, H, W)`` at ``layers`` (default: the content and style
+        layers), bf16 autocast + channels_last on CUDA."""
+        if self._cuda:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._cuda):
+            return self.vgg(x, self._layers if layers is None else layers)
+
+    # ------------------------------------------------------------------------------ internals
+
+    def _image(self, t: torch.Tensor, what: str, hw: tuple[int, int] | None = None) -> torch.Tensor:
+        """Check ``t`` is ``(1, 3, H, W)`` (of size ``hw`` if given); return it fp32 on the device."""
+        if t.ndim != 4 or t.shape[0] != 1 or t.shape[1] != 3 or (hw is not None and tuple(t.shape[2:]) != hw):
+            want = f"(1, 3, {hw[0]}, {hw[1]})" if hw else "(1, 3, H, W)"
+            raise ValueError(f"{what} must be {want}, got {tuple(t.shape)}")
+        return t.detach().to(self.device, torch.float32)
+
+    def _content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            feats = self.features(content)
+        return {n: feats[n].detach() for n in self.params.content_layers}
+
+    def _terms(
+        self,
+        x: torch.Tensor,
+        content_feats: Mapping[str, torch.Tensor],
+        targets: StyleTargets,
+        temporal: Sequence[TemporalTerm],
+        temporal_weight: float,
+        *,
+        all_terms: bool,
+    ) -> dict[str, tuple[torch.Tensor, float]]:
+        """``{name: (raw term (scalar fp32), weight)}``; zero-weight terms skipped unless ``all_terms``."""
+        p = self.params
+        want = {
+            "content": all_terms or p.content_weight > 0,
+            "style": all_terms or p.style_weight > 0,
+            "tv": all_terms or p.tv_weight > 0,
+            "temporal": bool(temporal) and (all_terms or temporal_weight > 0),
+        }
+        out: dict[str, tuple[torch.Tensor, float]] = {}
+        feats = self.features(x) if want["content"] or want["style"] else {}
+        if want["content"]:
+            out["content"] = (losses.content_loss(feats, content_feats), p.content_weight)
+        if want["style"]:
+            out["style"] = (losses.style_loss(feats, targets.grams, self.style_layer_weights), p.style_weight)
+        if want["tv"]:
+            out["tv"] = (losses.tv_loss(x), p.tv_weight)
+        if want["temporal"]:
+            out["temporal"] = (
+                losses.temporal_loss(x, [w for w, _ in temporal], [c for _, c in temporal]), float(temporal_weight)
+            )
+        return out
+
+    def _prepare(
+        self, content: torch.Tensor, targets: StyleTargets, temporal: Sequence[TemporalTerm]
+    ) -> tuple[torch.Tensor, list[TemporalTerm]]:
+        content = self._image(content, "content")
+        hw = tuple(content.shape[2:])
+        if targets.luminance_only != self.params.original_colors:
+            raise ValueError(
+                f"style targets luminance_only={targets.luminance_only} but original_colors={self.params.original_colors}"
+            )
+        missing = [n for n in self.params.style_layers if n not in targets.grams]
+        if missing:
+            raise ValueError(f"style targets lack Grams for layers {missing}")
+        terms = []
+        for i, (w, c) in enumerate(temporal):
+            w = self._image(w, f"temporal term {i}: warped image", hw)
+            if c.shape != (1, 1) + hw:
+                raise ValueError(f"temporal term {i}: weight must be (1, 1, {hw[0]}, {hw[1]}), got {tuple(c.shape)}")
+            terms.append((w, c.detach().to(self.device, torch.float32)))
+        return content, terms
+
+    # ------------------------------------------------------------------------------ public API
+    def style_targets(
+        self,
+        images: Sequence[np.ndarray],
+        weights: Sequence[float] | None,
+        *,
+        frame_hw: tuple[int, int],
+        scale: float = 1.0,
+    ) -> StyleTargets:
+        """Blended style Grams of ``images`` for frames of size ``frame_hw``.
+
+        Args:
+            images: style images ``(h, w, 3)`` float RGB in ``[0, 1]``.
+            weights: blend weight per image (normalised to sum 1); ``None`` = equal.
+            frame_hw: ``(H, W)`` of the frames to stylise.
+            scale: each style image is resized (aspect kept, antialiased) so that its area is
+                ``scale × H × W``.
+        """
+        if not images:
+            raise ValueError("style_targets needs at least one style image")
+        if weights is not None and len(weights) != len(images):
+            raise ValueError(f"{len(weights)} style weight(s) for {len(images)} style image(s)")
+        if scale <= 0:
+            raise ValueError(f"style scale must be > 0, got {scale}")
+        blend = losses.normalise_weights(weights if weights is not None else [1.0] * len(images), what="style weights")
+        area = scale * frame_hw[0] * frame_hw[1]
+        grams: dict[str, torch.Tensor] = {}
+        sizes = []
+        for i, (img, b) in enumerate(zip(images, blend)):
+            if img.ndim != 3 or img.shape[2] != 3:
+                raise ValueError(f"style image {i} must be (h, w, 3), got {img.shape}")
+            h, w = img.shape[:2]
+            s = math.sqrt(area / (h * w))
+            size = (max(1, round(h * s)), max(1, round(w * s)))
+            t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+            t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+            if self.params.original_colors:
+                t = rgb_to_yiq(t)[:, :1].expand(-1, 3, -1, -1)
+            with torch.no_grad():
+                feats = self.features(t.to(self.device))
+            for n in self.params.style_layers:
+                g = b * losses.gram(feats[n])
+                grams[n] = g if n not in grams else grams[n] + g
+            sizes.append(size)
+        return StyleTargets(grams, tuple(blend), tuple(sizes), self.params.original_colors)
+
+    def initial(self, content: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
+        """Init image per ``params.init``: a copy of ``content``, or uniform noise in ``[0, 1]``
+        drawn on the CPU from ``seed`` (identical on every device), ``(1, 3, H, W)`` fp32."""
+        if self.params.init == "content":
+            return content.detach().clone()
+        g = torch.Generator().manual_seed(int(seed))
+        return torch.rand(tuple(content.shape), generator=g).to(content.device)
+
+    def optimize(
+        self,
+        content: torch.Tensor,
+        *,
+        targets: StyleTargets,
+        init: torch.Tensor | None = None,
+        iterations: int,
+        temporal: Sequence[TemporalTerm] = (),
+        temporal_weight: float = 0.0,
+        seed: int = 0,
+    ) -> torch.Tensor:
+        """Stylise one frame.
+
+        Args:
+            content: the frame ``(1, 3, H, W)`` in ``[0, 1]`` (content features computed once here).
+            targets: from :meth:`style_targets`.
+            init: start image ``(1, 3, H, W)``; ``None`` = :meth:`initial` with ``seed``.
+            iterations: optimiser iterations (L-BFGS iterations = loss evaluations, no line search).
+            temporal: ``(warped (1, 3, H, W), weight (1, 1, H, W))`` per neighbour/offset.
+            temporal_weight: weight of the (summed) temporal terms.
+            seed: noise seed when ``init`` is ``None`` and ``params.init == "noise"``.
+
+        Returns:
+            ``(1, 3, H, W)`` fp32 in ``[0, 1]`` on the model's device.
+        """
+        if iterations < 0:
+            raise ValueError(f"iterations must be >= 0, got {iterations}")
+        content, temporal = self._prepare(content, targets, temporal)
+        hw = tuple(content.shape[2:])
+        start = self.initial(content, seed=seed) if init is None else init
+        x = self._image(start, "init", hw).clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        content_feats = self._content_targets(content)
+
+        def loss_fn() -> torch.Tensor:
+            terms = self._terms(x, content_feats, targets, temporal, temporal_weight, all_terms=False)
+            if not terms:
+                raise ValueError("all loss weights are 0: nothing to optimise")
+            return sum((w * v for v, w in terms.values()), start=x.new_zeros(()))
+
+        if iterations > 0:
+            run = self._run_lbfgs if self.params.optimizer == "lbfgs" else self._run_adam
+            run(x, loss_fn, iterations)
+        out = x.detach().clamp(0, 1)
+        if self.params.original_colors:
+            out = keep_chroma(out, content)
+        return out
+
+    def _early_stop(self, prev: float | None, cur: float) -> bool:
+        return prev is not None and abs(prev - cur) <= self.params.early_stop_tol * max(abs(prev), 1e-30)
+
+    def _run_lbfgs(self, x: torch.Tensor, loss_fn: Callable[[], torch.Tensor], iterations: int) -> None:
+        p = self.params
+        opt = torch.optim.LBFGS(
+            [x], lr=1.0, max_iter=iterations, history_size=p.history_size,
+            tolerance_grad=0.0, tolerance_change=0.0, line_search_fn=None,
+        )
+
+        def closure() -> torch.Tensor:
+            opt.zero_grad(set_to_none=False)
+            loss = loss_fn()
+            loss.backward()
+            return loss
+
+        window = p.early_stop_window if p.early_stop_tol > 0 else iterations
+        done, prev = 0, None
+        while done < iterations:
+            n = min(window, iterations - done)
+            opt.param_groups[0].update(max_iter=n, max_eval=n + 1)
+            cur = float(opt.step(closure).detach())  # loss at the start of this segment
+            done += n
+            if p.early_stop_tol > 0:
+                if self._early_stop(prev, cur):
+                    break
+                prev = cur
+
+    def _run_adam(self, x: torch.Tensor, loss_fn: Callable[[], torch.Tensor], iterations: int) -> None:
+        p = self.params
+        opt = torch.optim.Adam([x], lr=p.lr)
+        prev = None
+        for i in range(iterations):
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn()
+            loss.backward()
+            if p.early_stop_tol > 0 and i % p.early_stop_window == 0:
+                cur = float(loss.detach())  # the only host sync, once per window
+                if self._early_stop(prev, cur):
+                    break
+                prev = cur
+            opt.step()
+            with torch.no_grad():
+                x.clamp_(0, 1)
+
+    def loss_terms(
+        self,
+        x: torch.Tensor,
+        content: torch.Tensor,
+        targets: StyleTargets,
+        temporal: Sequence[TemporalTerm] = (),
+        temporal_weight: float = 0.0,
+        *,
+        weighted: bool = True,
+    ) -> dict[str, float]:
+        """Loss terms of image ``x`` ``(1, 3, H, W)`` for reporting / metrics.
+
+        Returns:
+            ``content``, ``style``, ``tv``, ``temporal`` — each term times its weight (``weighted``)
+            or raw — and ``total``, always the weighted sum that :meth:`optimize` minimises.
+            ``temporal`` is 0 without temporal terms.
+        """
+        content, temporal = self._prepare(content, targets, temporal)
+        x = self._image(x, "x", tuple(content.shape[2:]))
+        with torch.no_grad():
+            terms = self._terms(x, self._content_targets(content), targets, temporal, temporal_weight, all_terms=True)
+            vals = {k: (float(v), w) for k, (v, w) in terms.items()}
+        out = {k: (v * w if weighted else v) for k, (v, w) in vals.items()}
+        out.setdefault("temporal", 0.0)
+        out["total"] = sum(v * w for v, w in vals.values())
+        return out

@@ -1,0 +1,169 @@
+"""Ruder et al.'s multipass algorithm: one chunk of one round.
+
+Round ``p >= 1`` refines every frame of the previous round's result. Odd rounds sweep forward
+(frame ``i`` is reached from ``i - 1``), even rounds backward (from ``i + 1``); the neighbour is
+taken in its newest version (already updated in this round). Frame ``i`` starts from::
+
+    x0 = (1 - δ·c) · x_prev + δ·c · warp(x_neighbour, flow(i -> neighbour))
+
+with ``c`` the reliability of that warp (offset 1), and from round ``temporal_from`` on the loss
+adds ``λ Σ_N mean(c_long(N) · (x - warp(x_{i∓N}))²)`` over the multipass offsets, with the
+closest-first long-term weights. The first frame of a sweep has no neighbour: it is refined from
+its own previous result without the temporal term. Unlike IOVST, a round never restarts from the
+content photo.
+
+Every result is rounded to float16 (what the chunk files store) before it is used as a neighbour,
+so the output does not depend on the chunk size or on which frames came from the cache.
+
+Per-frame progress goes to the undeclared :class:`iovst.storage.cache.FrameCache` keyed by a hash of
+everything the frame depends on (start image, temporal targets and weights, content frame, style,
+params), so a killed job loses at most the frame it was working on.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..storage import h5io
+from ..storage.cache import FrameCache, hash_arrays, make_key
+from ..chunks import chunk_frames
+from ..errors import InputError
+from ..flow.flowstore import FlowStore, LongtermStore, MaskStore
+from ..video.frames import read_frame
+from .stylizer import load_stylizer
+from ..tensors import to_image, to_tensor
+from ..flow.warp import warp
+
+log = logging.getLogger(__name__)
+
+
+def sweep_order(frames: range, round_: int) -> list[int]:
+    """Frame order of round ``round_`` (>= 1): odd rounds forward, even rounds backward."""
+    if round_ < 1:
+        raise ValueError(f"multipass rounds start at 1, got {round_}")
+    return list(frames) if round_ % 2 == 1 else list(reversed(frames))
+
+
+def neighbour_of(i: int, round_: int, n_frames: int) -> int | None:
+    """The frame ``i`` is reached from in round ``round_`` (``None`` at the start of a sweep)."""
+    j = i - 1 if round_ % 2 == 1 else i + 1
+    return j if 0 <= j < n_frames else None
+
+
+def blend_init(x_prev: torch.Tensor, warped: torch.Tensor, reliability: torch.Tensor, delta: float) -> torch.Tensor:
+    """``(1 - δ·c)·x_prev + δ·c·warped``.
+
+    Args:
+        x_prev: ``(1, 3, H, W)`` previous-round result of this frame.
+        warped: ``(1, 3, H, W)`` neighbour's newest result warped onto this frame.
+        reliability: ``(1, 1, H, W)`` or ``(H, W)`` in ``[0, 1]``.
+        delta: blend strength δ in ``[0, 1]``.
+    """
+    c = reliability.reshape(1, 1, *reliability.shape[-2:]).to(x_prev.dtype)
+    if x_prev.shape != warped.shape or c.shape[-2:] != x_prev.shape[-2:]:
+        raise ValueError(
+            f"blend_init: x_prev {tuple(x_prev.shape)}, warped {tuple(warped.shape)}, "
+            f"reliability {tuple(reliability.shape)} do not match"
+        )
+    a = delta * c
+    return (1.0 - a) * x_prev + a * warped
+
+
+def _f16(img: np.ndarray) -> np.ndarray:
+    return np.clip(img, 0, 1).astype(np.float16).astype(np.float32)
+
+
+def run_chunk(
+    *,
+    frames_dir: Path,
+    meta: dict[str, Any],
+    round_: int,
+    chunk: int,
+    chunk_size: int,
+    prev_file: Path,
+    neighbor_files: list[Path],
+    flow_files: list[Path],
+    mask_files: list[Path],
+    longterm_file: Path,
+    styles: list[Path],
+    style_weights: list[float] | None,
+    style_scale: float,
+    params: dict[str, Any],
+    cache_dir: Path,
+    device: torch.device,
+) -> tuple[int, np.ndarray, FrameCache]:
+    """Refine the frames of ``chunk`` for round ``round_``; return ``(first_frame, frames, cache)``.
+
+    ``frames`` is ``(n, H, W, 3)`` float32 in ``[0, 1]`` (float16-exact values) in frame order.
+    """
+    n_frames = int(meta["frame_count"])
+    frames = chunk_frames(chunk, chunk_size, n_frames)
+    mp = params["multipass"]
+    delta = float(mp["blend"])
+
+    first, prev = h5io.read_frames(prev_file)
+    if first != frames.start or prev.shape[0] != len(frames):
+        raise InputError(f"'{prev_file}': holds frames {first}..{first + prev.shape[0] - 1}, expected {frames.start}..{frames.stop - 1}")
+    current: dict[int, np.ndarray] = h5io.chunk_frames_files(neighbor_files)
+    flows, masks = FlowStore(flow_files), MaskStore(mask_files)
+    longterm = LongtermStore([longterm_file])
+
+    # multipass always refines at pixel level (also after a brushstroke round 0)
+    stylizer, style_digest = load_stylizer(
+        method="gatys", params=params, style_paths=styles, style_weights=style_weights,
+        style_scale=style_scale, frame_hw=(int(meta["height"]), int(meta["width"])), device=device,
+    )
+    cache = FrameCache(cache_dir, "multipass")
+    key_params = {k: params[k] for k in ("stylize", "multipass", "model", "seed", "stage_version")}
+    use_temporal = round_ >= int(mp["temporal_from"]) and float(mp["temporal_weight"]) > 0
+    direction = "from_prev" if round_ % 2 == 1 else "from_next"
+    sign = -1 if round_ % 2 == 1 else 1
+
+    for i in sweep_order(frames, round_):
+        t0 = time.perf_counter()
+        content = read_frame(frames_dir, i)
+        x_prev = to_tensor(prev[i - frames.start], device)
+        nb = neighbour_of(i, round_, n_frames)
+        if nb is not None:
+            warped = warp(to_tensor(current[nb], device), torch.from_numpy(flows.flow(i, nb)).to(device))
+            rel = torch.from_numpy(masks.reliability(i, nb)).to(device)
+            x0 = blend_init(x_prev, warped, rel, delta)
+        else:
+            x0 = x_prev
+        temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
+        if use_temporal and nb is not None:
+            for n, w in longterm.weights(i, direction).items():
+                j = i + sign * n
+                if not 0 <= j < n_frames or not w.any():
+                    continue
+                wj = warp(to_tensor(current[j], device), torch.from_numpy(flows.flow(i, j)).to(device))
+                temporal.append((wj, torch.from_numpy(w).to(device).reshape(1, 1, *w.shape)))
+        x0_np = to_image(x0)
+        key = make_key(
+            "multipass", key_params, style_digest, f"round={round_}", f"frame={i}",
+            hash_arrays(content, x0_np, *[to_image(a) for a, _ in temporal], *[b.cpu().numpy() for _, b in temporal]),
+        )
+        result = cache.get(key, shape=content.shape)
+        if result is None:
+            out = stylizer.refine(
+                to_tensor(content, device), init=x0,
+                iterations=int(mp["iterations"]), temporal=temporal,
+                temporal_weight=float(mp["temporal_weight"]) if temporal else 0.0,
+                seed=int(params["seed"]) * 1_000_003 + round_ * 10_007 + i,
+            )
+            result = _f16(to_image(out))
+            # log before caching: a kill between the two is counted as (at most) one recomputation
+            log.info("frame %d: computed (%.1f s, %d temporal terms)", i, time.perf_counter() - t0, len(temporal))
+            cache.put(key, result)
+        else:
+            log.info("frame %d: reused", i)
+        current[i] = result
+    out_frames = np.stack([current[i] for i in frames])
+    log.info("%s", cache.summary())
+    return frames.start, out_frames, cache

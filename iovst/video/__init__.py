@@ -1,0 +1,1 @@
+"""Video in and out: probe, ffmpeg calls, lossless frames, extract, encode, flow preview."""
