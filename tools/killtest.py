@@ -8,8 +8,8 @@
    every job (Snakemake's ``.snakemake/incomplete`` markers) and, for the jobs with a per-frame
    cache (stylize, multipass), when each ``frame N: computed|reused`` line appeared in its log.
 2. N kill moments, seeded. 3 of every 5 kills go to a stylize or multipass job: "after its k-th
-   frame finished" (k >= 1, so frames are cached), plus a fraction in [0.05, 0.95] of the next
-   frame's reference duration (or of the time from the last frame to the job's end). The others
+   frame finished" (1 <= k < frames of the job, so frames are cached), plus a fraction in
+   [0.05, 0.95] of the next frame's reference duration (less if that frame ends sooner). The others
    go round-robin to extract, flow, masks, longterm and encode (no per-frame cache): a fraction of
    the job's reference duration after it started. A trial starts the workflow, waits until that
    job runs (and has logged k frames), waits the same delay and SIGKILLs the whole Snakemake
@@ -298,10 +298,9 @@ def plan(ref: Reference, kills: int, seed: int) -> list[Kill]:
         start, end = ref.windows[job]
         t = ref.frame_times.get(job, [])
         f = rng.uniform(0.05, 0.95)
-        if stage in FRAME_STAGES and t:
-            after = rng.randint(1, len(t))  # len(t): after the last frame (writing the chunk)
-            nxt = t[after] if after < len(t) else max(end, t[-1] + POLL)
-            delay = f * (nxt - t[after - 1])
+        if stage in FRAME_STAGES and len(t) > 1:
+            after = rng.randint(1, len(t) - 1)  # inside a frame (after the last one the job is ending)
+            delay = f * (t[after] - t[after - 1])
             out.append(Kill(i, stage, job, after, delay, t[after - 1] + delay))
         else:
             delay = f * (end - start)
@@ -427,6 +426,8 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
         done |= set(logs) - set(k.jobs)
         if ok:
             finished = True
+            for rest in kills[j + 1:]:
+                rest.outcome = "run finished first"
             break
     if not finished:
         ok, start = _segment(r, None, first=False, timeout=timeout, done=done, ref=ref)
