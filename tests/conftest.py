@@ -42,10 +42,8 @@ def make_clip(tmp_path: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def killtest_ref(tmp_path_factory):
-    """One uninterrupted run of ``tools/killtest.py``'s tiny workflow, shared by the kill and
-    corruption tests (``(killtest module, Reference)``); a second snakemake is started while it
-    runs to check that Snakemake's lock refuses it."""
+def killtest():
+    """The ``tools/killtest.py`` module."""
     import importlib.util
     import sys
 
@@ -54,6 +52,15 @@ def killtest_ref(tmp_path_factory):
     kt = importlib.util.module_from_spec(spec)
     sys.modules["killtest"] = kt
     spec.loader.exec_module(kt)
+    return kt
+
+
+@pytest.fixture(scope="session")
+def killtest_ref(killtest, tmp_path_factory):
+    """One uninterrupted run of ``tools/killtest.py``'s tiny workflow, shared by the kill and
+    corruption tests (``(killtest module, Reference)``); a second snakemake is started while it
+    runs to check that Snakemake's lock refuses it."""
+    kt = killtest
     base = tmp_path_factory.mktemp("killtest")
     clip, style = kt.make_inputs(base)
     ref = kt.run_reference(base / "ref", clip, style, check_concurrent=True)
