@@ -17,8 +17,11 @@ Early stop (``early_stop_tol > 0``): every ``early_stop_window`` iterations the 
 the previous check and the run stops when it changed relatively by less than the tolerance. This is
 the only host synchronisation in the Adam and in the L-BFGS loop.
 
-CUDA: the VGG passes run under bf16 autocast with ``channels_last``; Grams and losses stay fp32
-(:mod:`iovst.style.losses`).
+CUDA: the VGG passes run under bf16 autocast with ``channels_last``, the network stored in bf16
+(autocast caches no casts of frozen weights, it would re-cast them every forward); Grams and losses
+stay fp32 (:mod:`iovst.style.losses`). The optimisation loop runs with TF32 matmuls (the Grams'
+inputs are bf16 features, which TF32 holds exactly, so only their backward's fp32 gradient is
+rounded to TF32) and ``cudnn.benchmark`` (every iteration has the same shapes).
 
 Original colours (``original_colors: true``): luminance-only transfer. The style Grams are computed
 on the style images' luminance (gray RGB), and the optimised image's luminance is recombined with
@@ -38,6 +41,7 @@ import torch.nn.functional as F
 from . import lbfgs, losses
 from ..config import load_schema
 from ..errors import ConfigError
+from ..runtime.device import cuda_flags
 from .vgg import LAYER_NAMES, VGGFeatures
 
 #: One temporal term: (neighbour's stylised frame warped onto this frame ``(1, 3, H, W)``,
@@ -188,6 +192,7 @@ class Gatys:
                           seed=seed).to(self.device)
         if self._cuda:
             vgg = vgg.to(memory_format=torch.channels_last)
+            vgg.body.to(torch.bfloat16)  # stored as autocast would cast it (frozen weights: no cast cache)
         self.vgg = vgg
         self.weights_info = vgg.weights_info
         lw = params.style_layer_weights or (1.0,) * len(params.style_layers)
@@ -362,7 +367,8 @@ class Gatys:
 
         if iterations > 0:
             run = self._run_lbfgs if self.params.optimizer == "lbfgs" else self._run_adam
-            run(x, loss_fn, iterations)
+            with cuda_flags(self.device, tf32_matmul=True, cudnn_benchmark=True):
+                run(x, loss_fn, iterations)
         out = x.detach().clamp(0, 1)
         if self.params.original_colors:
             out = keep_chroma(out, content)
