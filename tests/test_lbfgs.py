@@ -74,15 +74,17 @@ def tiny_gatys():
     return f, content
 
 
-@pytest.mark.parametrize("problem, atol", [("quadratic", 1e-12), ("rosenbrock", 1e-6)])
-def test_one_frame_matches_torch_lbfgs(problem, atol):
+# fp64, from a start where the path has no loss spike (without a line search, some starts jump to
+# 1e9 and back, which amplifies rounding differences of the dot products)
+@pytest.mark.parametrize("problem", ["quadratic", "rosenbrock"])
+def test_one_frame_matches_torch_lbfgs(problem):
     f = quadratic(0, torch.float64) if problem == "quadratic" else rosenbrock
-    x0 = torch.linspace(-1.5, 1.0, N, dtype=torch.float64)
+    x0 = torch.linspace(-0.5, 0.5, N, dtype=torch.float64)
     ref = torch_lbfgs(f, x0, ITERS)
     ours = batched(lambda x: f(x[0])[None], x0[None], ITERS, tolerance_grad=1e-7, tolerance_change=1e-9)
     for i, (r, o) in enumerate(zip(ref, ours)):
-        torch.testing.assert_close(o[0], r, rtol=0, atol=atol, msg=f"iteration {i + 1}")
-    assert f(ours[-1][0]) < 1e-3 * f(x0)  # it did optimise
+        torch.testing.assert_close(o[0], r, rtol=0, atol=1e-10, msg=f"iteration {i + 1}")
+    assert f(ours[-1][0]) < 1e-3 * f(x0).abs()  # it did optimise
 
 
 def test_one_frame_matches_torch_lbfgs_on_a_tiny_gatys_loss():

@@ -143,18 +143,18 @@ class BatchedLBFGS:
         """Two-loop recursion ``-H g`` ``(B, N)``, each frame over its own pairs."""
         rows = self._rows
         slots = (self._head[:, None] - 1 - self._ages) % self.history_size  # (B, m): k-th newest slot
+        rho = self._rho.gather(1, slots)
         q = g.neg()
         al = []
         for k in range(self.history_size):  # newest -> oldest
-            pair, rho = self._pairs[rows, slots[:, k]], self._rho[rows, slots[:, k]]
-            a = _dot(pair[:, 0], q) * rho
-            q -= pair[:, 1] * a[:, None]
-            al.append((a, rho))
+            pair = self._pairs[rows, slots[:, k]]
+            a = _dot(pair[:, 0], q) * rho[:, k]
+            q.addcmul_(pair[:, 1], a[:, None], value=-1)
+            al.append(a)
         r = q * self._h_diag[:, None]
         for k in reversed(range(self.history_size)):  # oldest -> newest
             pair = self._pairs[rows, slots[:, k]]
-            a, rho = al[k]
-            r += pair[:, 0] * (a - _dot(pair[:, 1], r) * rho)[:, None]
+            r.addcmul_(pair[:, 0], (al[k] - _dot(pair[:, 1], r) * rho[:, k])[:, None])
         return r
 
 
