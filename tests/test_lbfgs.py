@@ -105,7 +105,7 @@ def test_frames_of_a_batch_equal_their_own_runs():
 
     together = batched(f, x0, ITERS)
     for i, p in enumerate(problems):
-        alone = batched(lambda x: p(x[0])[None], x0[i:i + 1], ITERS)
+        alone = batched(lambda x, p=p: p(x[0])[None], x0[i:i + 1], ITERS)
         for k, (a, t) in enumerate(zip(alone, together)):
             torch.testing.assert_close(t[i], a[0], rtol=0, atol=1e-5, msg=f"frame {i}, iteration {k + 1}")
 
@@ -123,7 +123,7 @@ class _Ops(TorchDispatchMode):
 def test_no_host_sync_in_the_loop():
     problems = [quadratic(3, torch.float32), rosenbrock]
     x = torch.full((2, N), 0.5).requires_grad_(True)
-    f = lambda: torch.stack([p(x[i]) for i, p in enumerate(problems)])  # noqa: E731
+    f = lambda: torch.stack([p(x[i]) for i, p in enumerate(problems)])
     opt = BatchedLBFGS(x, history_size=M)
     with _Ops() as counted:
         for _ in range(2 * M):  # through a full history

@@ -100,9 +100,9 @@ def _full_fp32(device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    with cuda_flags(device, tf32_matmul=False, tf32_conv=True, cudnn_benchmark=True):
-        with torch.autocast(device_type="cuda", enabled=False):
-            yield
+    with cuda_flags(device, tf32_matmul=False, tf32_conv=True, cudnn_benchmark=True), \
+            torch.autocast(device_type="cuda", enabled=False):
+        yield
 
 
 #: RAFT's correlation pyramid needs feature maps of at least 16 px (inputs of 128 px)

@@ -1,10 +1,10 @@
-"""Device selection: ``auto | cpu | cuda | cuda:N``."""
+"""Device selection (``auto | cpu | cuda | cuda:N``) and scoped CUDA backend flags."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

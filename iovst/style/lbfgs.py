@@ -35,7 +35,7 @@ run ends when every frame is frozen.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
