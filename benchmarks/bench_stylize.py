@@ -1,9 +1,10 @@
 """Cost of one Gatys iteration vs a bare VGG-19 pass, and L-BFGS vs Adam at equal iterations.
 
     python benchmarks/bench_stylize.py [--sizes 128 256] [--iterations 20] [--device cpu|cuda]
-                                       [--weights random|auto|imagenet|PATH]
+                                       [--weights random|auto|imagenet|PATH] [--threads N]
+    python benchmarks/bench_stylize.py --mode lbfgs [--sizes 64 128] [--batches 1 4] ...
 
-For each square size S, on the same machine in one run:
+Mode ``iteration`` (default), for each square size S, on the same machine in one run:
 
 1. bare: median seconds of one VGG-19 forward + backward to the input (layers up to relu5_1, the same
    precision / memory format as the optimiser uses: bf16 + channels_last on CUDA);
@@ -16,6 +17,16 @@ For each square size S, on the same machine in one run:
 
 With random weights (the default; all there is offline) the loss values say nothing about real
 stylisation quality, only about the optimisers on this objective.
+
+Mode ``lbfgs``: seconds per L-BFGS iteration, ``torch.optim.LBFGS`` vs the batched sync-free
+:class:`iovst.style.lbfgs.BatchedLBFGS`, for each size S and batch B, as ratios against the bare VGG
+forward + backward at the same S and B. The loss is content + style per frame (B frames, B content
+images). ``torch.optim.LBFGS`` at B > 1 optimises the ``(B, 3, S, S)`` tensor as one variable (one
+joint history: a different method, timed for its cost only). Both run ``history_size`` (default 10)
+iterations first so their histories are full, then ``--timed`` iterations are timed; medians over
+``--repeats``, the measurements interleaved so other processes' load hits all alike. Also printed:
+``loss``, one loss evaluation (forward + backward, no optimiser), so ``iteration - loss`` is the
+optimiser's own cost.
 """
 
 from __future__ import annotations
@@ -27,7 +38,9 @@ import numpy as np
 import torch
 
 from iovst.runtime.device import resolve_device
+from iovst.style import losses
 from iovst.style.gatys import Gatys, GatysParams
+from iovst.style.lbfgs import BatchedLBFGS
 
 
 def _sync(device: torch.device) -> None:
@@ -61,7 +74,7 @@ def bench_size(size: int, *, device: torch.device, weights: str, iterations: int
     x = content.clone().requires_grad_(True)
 
     def bare() -> None:
-        feats = adam._features(x)
+        feats = adam.features(x)
         sum(f.float().mean() for f in feats.values()).backward()
 
     def run(k: int) -> None:
@@ -90,17 +103,90 @@ def bench_size(size: int, *, device: torch.device, weights: str, iterations: int
     print("   ".join(line))
 
 
+def bench_lbfgs(size: int, batch: int, *, device: torch.device, weights: str, timed: int, repeats: int) -> None:
+    model = Gatys(params=GatysParams.from_config({}), device=device, weights=weights)
+    p = model.params
+    g = torch.Generator().manual_seed(0)
+    content = torch.rand(batch, 3, size, size, generator=g).to(device)
+    style = [np.random.default_rng(0).random((size, size, 3), dtype=np.float32)]
+    grams = model.style_targets(style, None, frame_hw=(size, size)).grams
+    with torch.no_grad():
+        target = {n: f.float() for n, f in model.features(content).items() if n in p.content_layers}
+
+    def frame_losses(x: torch.Tensor) -> torch.Tensor:
+        """Per-frame content + style loss ``(B,)``."""
+        feats = model.features(x)
+        total = x.new_zeros(batch)
+        for n, t in target.items():
+            total = total + p.content_weight * ((feats[n].float() - t) ** 2).mean((1, 2, 3)) / (t**2).mean()
+        for n, w in model.style_layer_weights.items():
+            a = grams[n]
+            total = total + p.style_weight * w * ((losses.gram(feats[n]) - a) ** 2).mean((1, 2)) / (a**2).mean()
+        return total
+
+    x_bare = content.clone().requires_grad_(True)
+
+    def bare() -> None:
+        feats = model.features(x_bare)
+        sum(f.float().mean() for f in feats.values()).backward()
+
+    def loss_only() -> None:
+        frame_losses(x_bare).sum().backward()
+
+    x_t = content.clone().requires_grad_(True)
+    opt_t = torch.optim.LBFGS([x_t], lr=1, max_iter=p.history_size, max_eval=p.history_size + 1,
+                              history_size=p.history_size, tolerance_grad=0.0, tolerance_change=0.0)
+
+    def closure() -> torch.Tensor:
+        opt_t.zero_grad()
+        loss = frame_losses(x_t).sum()
+        loss.backward()
+        return loss
+
+    x_b = content.clone().requires_grad_(True)
+    opt_b = BatchedLBFGS(x_b, history_size=p.history_size)
+
+    def batched(n: int) -> None:
+        for _ in range(n):
+            opt_b.step(lambda: frame_losses(x_b))
+
+    opt_t.step(closure)  # fill the histories (and warm up)
+    batched(p.history_size)
+    opt_t.param_groups[0].update(max_iter=timed, max_eval=timed + 1)
+    bare()
+    t = {"bare": [], "loss": [], "torch.optim.LBFGS": [], "BatchedLBFGS": []}
+    for _ in range(repeats):
+        t["bare"].append(_timed(bare, device))
+        t["loss"].append(_timed(loss_only, device))
+        t["torch.optim.LBFGS"].append(_timed(lambda: opt_t.step(closure), device) / timed)
+        t["BatchedLBFGS"].append(_timed(lambda: batched(timed), device) / timed)
+    med = {k: float(np.median(v)) for k, v in t.items()}
+    print(f"{size:5d}px B={batch}  bare VGG fwd+bwd {med['bare']:7.4f} s   per iteration / bare:  "
+          + "   ".join(f"{k} {v / med['bare']:5.2f}" for k, v in med.items() if k != "bare"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    ap.add_argument("--mode", choices=["iteration", "lbfgs"], default="iteration")
+    ap.add_argument("--sizes", type=int, nargs="+", default=None, help="default 128 256 (lbfgs: 64 128)")
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 4], help="lbfgs mode: frames per batch")
     ap.add_argument("--iterations", type=int, default=20, help="iterations for the L-BFGS vs Adam comparison")
+    ap.add_argument("--timed", type=int, default=3, help="lbfgs mode: iterations per timing")
     ap.add_argument("--repeats", type=int, default=3, help="timing repeats (median)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--weights", default="random", help="VGG weights: random | auto | imagenet | PATH")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, weights {a.weights}")
-    for s in a.sizes:
+    if a.mode == "lbfgs":
+        for s in a.sizes or [64, 128]:
+            for b in a.batches:
+                bench_lbfgs(s, b, device=device, weights=a.weights, timed=a.timed, repeats=a.repeats)
+        return
+    for s in a.sizes or [128, 256]:
         bench_size(s, device=device, weights=a.weights, iterations=a.iterations, repeats=a.repeats)
 
 

@@ -12,10 +12,12 @@ Methods (config ``flow.method``):
   to ``[-1, 1]`` as torchvision's RAFT transforms do, padded (replicate, centred) to a multiple of 8
   — and to at least 128 px, the smallest input RAFT's correlation pyramid accepts — and the flow
   cropped back: the video is never resized, so no flow vector ever needs rescaling. Pairs
-  are batched (``batch_size``) and run under ``torch.inference_mode()``. On CUDA the whole model
-  runs in fp32 with autocast off and TF32 matmuls disabled, so the all-pairs correlation volume
-  (a large dot product of 256-channel features) keeps full precision — reduced precision there
-  shifts the correlation peaks and hence the flow.
+  are batched (``batch_size``) and run under ``torch.inference_mode()``. On CUDA the model runs
+  in fp32 with autocast off: its convolutions in TF32 (cuDNN), the all-pairs correlation volume
+  (a large matmul of 256-channel features) with TF32 matmuls disabled, so it keeps full precision
+  — reduced precision there shifts the correlation peaks and hence the flow (RAFT's own
+  mixed-precision mode also builds it from fp32 features). ``cudnn.benchmark`` is on: the padded
+  frames of a job share one size.
 * ``dis`` — OpenCV's DIS optical flow (``dis_preset``) on 8-bit grayscale; CPU only, no weights.
 * ``auto`` — ``raft_large`` when its pretrained weights are usable without a download (cached
   checkpoint, or ``flow.weights`` naming a file, ``imagenet`` or ``random`` explicitly), else
@@ -42,6 +44,7 @@ from ..storage import h5io
 from ..config import params_hash
 from ..errors import ConfigError, InputError
 from ..video.frames import read_frame, to_uint8
+from ..runtime.device import cuda_flags
 from ..runtime.weights import cached_file, load_into
 
 log = logging.getLogger(__name__)
@@ -92,17 +95,14 @@ class DisEstimator:
 
 @contextlib.contextmanager
 def _full_fp32(device: torch.device) -> Iterator[None]:
-    """On CUDA: autocast off and TF32 matmuls off (restored afterwards); no-op elsewhere."""
+    """On CUDA: autocast off, TF32 matmuls off, TF32 convolutions and ``cudnn.benchmark`` on
+    (restored afterwards); no-op elsewhere."""
     if device.type != "cuda":
         yield
         return
-    old = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    try:
-        with torch.autocast(device_type="cuda", enabled=False):
-            yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = old
+    with cuda_flags(device, tf32_matmul=False, tf32_conv=True, cudnn_benchmark=True), \
+            torch.autocast(device_type="cuda", enabled=False):
+        yield
 
 
 #: RAFT's correlation pyramid needs feature maps of at least 16 px (inputs of 128 px)

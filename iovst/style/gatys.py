@@ -10,14 +10,18 @@ loss scales refer to image values), not through a sigmoid, which would stall dar
 * Adam is a projected method: the image is clamped to ``[0, 1]`` after every step.
 * L-BFGS runs unconstrained (projecting between its steps would corrupt its curvature pairs) and
   the result is clamped to ``[0, 1]`` once at the end. It uses no line search (one loss evaluation
-  per iteration, like Adam) and ``lr = 1``.
+  per iteration, like Adam) and ``lr = 1``: the sync-free :mod:`iovst.style.lbfgs` (the steps of
+  ``torch.optim.LBFGS`` without its host syncs).
 
 Early stop (``early_stop_tol > 0``): every ``early_stop_window`` iterations the loss is compared with
 the previous check and the run stops when it changed relatively by less than the tolerance. This is
-the only host synchronisation in the Adam loop; L-BFGS is then run in segments of one window.
+the only host synchronisation in the Adam and in the L-BFGS loop.
 
-CUDA: the VGG passes run under bf16 autocast with ``channels_last``; Grams and losses stay fp32
-(:mod:`iovst.style.losses`).
+CUDA: the VGG passes run under bf16 autocast with ``channels_last``, the network stored in bf16
+(autocast caches no casts of frozen weights, it would re-cast them every forward); Grams and losses
+stay fp32 (:mod:`iovst.style.losses`). The optimisation loop runs with TF32 matmuls (the Grams'
+inputs are bf16 features, which TF32 holds exactly, so only their backward's fp32 gradient is
+rounded to TF32) and ``cudnn.benchmark`` (every iteration has the same shapes).
 
 Original colours (``original_colors: true``): luminance-only transfer. The style Grams are computed
 on the style images' luminance (gray RGB), and the optimised image's luminance is recombined with
@@ -34,9 +38,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import losses
+from . import lbfgs, losses
 from ..config import load_schema
 from ..errors import ConfigError
+from ..runtime.device import cuda_flags
 from .vgg import LAYER_NAMES, VGGFeatures
 
 #: One temporal term: (neighbour's stylised frame warped onto this frame ``(1, 3, H, W)``,
@@ -187,6 +192,7 @@ class Gatys:
                           seed=seed).to(self.device)
         if self._cuda:
             vgg = vgg.to(memory_format=torch.channels_last)
+            vgg.body.to(torch.bfloat16)  # stored as autocast would cast it (frozen weights: no cast cache)
         self.vgg = vgg
         self.weights_info = vgg.weights_info
         lw = params.style_layer_weights or (1.0,) * len(params.style_layers)
@@ -361,7 +367,8 @@ class Gatys:
 
         if iterations > 0:
             run = self._run_lbfgs if self.params.optimizer == "lbfgs" else self._run_adam
-            run(x, loss_fn, iterations)
+            with cuda_flags(self.device, tf32_matmul=True, cudnn_benchmark=True):
+                run(x, loss_fn, iterations)
         out = x.detach().clamp(0, 1)
         if self.params.original_colors:
             out = keep_chroma(out, content)
@@ -372,28 +379,8 @@ class Gatys:
 
     def _run_lbfgs(self, x: torch.Tensor, loss_fn: Callable[[], torch.Tensor], iterations: int) -> None:
         p = self.params
-        opt = torch.optim.LBFGS(
-            [x], lr=1.0, max_iter=iterations, history_size=p.history_size,
-            tolerance_grad=0.0, tolerance_change=0.0, line_search_fn=None,
-        )
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad(set_to_none=False)
-            loss = loss_fn()
-            loss.backward()
-            return loss
-
-        window = p.early_stop_window if p.early_stop_tol > 0 else iterations
-        done, prev = 0, None
-        while done < iterations:
-            n = min(window, iterations - done)
-            opt.param_groups[0].update(max_iter=n, max_eval=n + 1)
-            cur = float(opt.step(closure).detach())  # loss at the start of this segment
-            done += n
-            if p.early_stop_tol > 0:
-                if self._early_stop(prev, cur):
-                    break
-                prev = cur
+        lbfgs.minimize(x, lambda: loss_fn().reshape(1), iterations=iterations, history_size=p.history_size,
+                       early_stop_tol=p.early_stop_tol, early_stop_window=p.early_stop_window)
 
     def _run_adam(self, x: torch.Tensor, loss_fn: Callable[[], torch.Tensor], iterations: int) -> None:
         p = self.params

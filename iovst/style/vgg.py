@@ -85,9 +85,11 @@ class VGGFeatures(nn.Module):
         )
         last = max(LAYER_NAMES.index(n) for n in wanted)
         body = features[: last + 1]
-        for m in body:
+        for prev, m in zip(LAYER_NAMES, body[1:]):
             if isinstance(m, nn.ReLU):
-                m.inplace = False  # a requested conv output must not be overwritten by its ReLU
+                # in place saves a buffer per layer (the frozen conv's backward to its input needs only
+                # the weights); a requested conv output must not be overwritten by its ReLU
+                m.inplace = prev not in wanted
         self.body = body
         self.layers: tuple[str, ...] = tuple(n for n in LAYER_NAMES[: last + 1] if n in wanted)
         self._names = LAYER_NAMES[: last + 1]
