@@ -243,8 +243,15 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 
 
 def canonical_json(obj: Any) -> str:
-    """Deterministic compact JSON (sorted keys) used for hashing and for passing params."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """Deterministic compact JSON (sorted keys) used for hashing and for passing params; read-only
+    mappings (:attr:`StageParams.raw`) are written as objects."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_as_dict)
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
 def params_hash(obj: Any, *, n: int = 16) -> str:
@@ -383,15 +390,19 @@ SECTIONS: dict[str, type] = {
 _NESTED: dict[type, dict[str, type]] = {StylizeParams: {"brushstroke": BrushstrokeParams}}
 
 
-def _frozen(v: Any) -> Any:
-    return tuple(v) if isinstance(v, list) else v
+def _as_field(v: Any, kind: str) -> Any:
+    """A validated JSON value as field type ``kind``: lists become tuples, numbers of ``float``
+    fields floats (the schema's ``number`` also takes ``1``)."""
+    if isinstance(v, list):
+        return tuple(_as_field(x, kind.replace("tuple[", "").split(",")[0]) for x in v)
+    return float(v) if kind.startswith("float") and v is not None else v
 
 
 def _typed(cls: type, values: Mapping[str, Any]) -> Any:
-    """``cls`` built from a validated, complete section ``values`` (lists become tuples)."""
+    """``cls`` built from a validated, complete section ``values``."""
     nested = _NESTED.get(cls, {})
-    return cls(**{f.name: _typed(nested[f.name], values[f.name]) if f.name in nested else _frozen(values[f.name])
-                  for f in fields(cls)})
+    return cls(**{f.name: _typed(nested[f.name], values[f.name]) if f.name in nested
+                  else _as_field(values[f.name], str(f.type)) for f in fields(cls)})
 
 
 @dataclass(frozen=True)

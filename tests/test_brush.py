@@ -257,12 +257,14 @@ def test_drop_and_reseed_with_occlusion_mask():
 @pytest.fixture(scope="module")
 def painter():
     from iovst.style.brush.paint import CONTENT_LAYERS, BrushPainter
-    from iovst.style.gatys import Gatys, GatysParams
+    from iovst.config import section_params
+    from iovst.style.gatys import Gatys
 
     torch.manual_seed(0)
-    gatys = Gatys(params=GatysParams.from_config({"optimizer": "adam", "lr": 0.02}), device="cpu",
-                  weights="random", seed=0, extra_layers=CONTENT_LAYERS)
-    bp = BrushPainter(gatys=gatys, params={"n_strokes": 40, "steps": 2, "pixel_iterations": 1})
+    p = section_params("stylize", {"optimizer": "adam", "lr": 0.02,
+                                   "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 1}})
+    gatys = Gatys(params=p, device="cpu", weights="random", seed=0, extra_layers=CONTENT_LAYERS)
+    bp = BrushPainter(gatys=gatys, params=p.brushstroke)
     style = transform.resize(data.coffee(), (32, 32), anti_aliasing=True).astype(np.float32)
     return bp, gatys.style_targets([style], None, frame_hw=(32, 32))
 

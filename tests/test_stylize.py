@@ -14,6 +14,7 @@ from iovst.storage import h5io
 from iovst.cli import main
 from iovst.video.frames import write_png
 from iovst.style.gatys import Gatys
+from stageparams import stage_params
 
 H, W, N = 24, 32, 3
 
@@ -28,13 +29,12 @@ def setup(tmp_path: Path) -> dict:
     meta.write_text(json.dumps({"frame_count": N, "width": W, "height": H, "fps_num": 25, "fps_den": 1}))
     style = tmp_path / "style.png"
     write_png(style, rng.random((20, 40, 3)).astype(np.float32))
-    params = {
-        "stylize": {"method": "gatys", "iterations": 3, "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
-                    "content_layers": ["relu3_2"]},
-        "model": {"weights": "random", "torch_home": None},
-        "seed": 0,
-        "stage_version": 1,
-    }
+    params = stage_params(
+        "stylize",
+        stylize={"method": "gatys", "iterations": 3, "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
+                 "content_layers": ["relu3_2"]},
+        model={"weights": "random", "torch_home": None},
+    )
     return {"tmp": tmp_path, "frames": frames, "meta": meta, "style": style, "params": params}
 
 
@@ -42,7 +42,7 @@ def argv(s: dict, out: Path, *extra: str, chunk: int = 0, chunk_size: int = N) -
     return [
         "stylize", "--frames-dir", str(s["frames"]), "--meta", str(s["meta"]), "--chunk", str(chunk),
         "--chunk-size", str(chunk_size), "--style", str(s["style"]), "--out", str(out),
-        "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu", *extra,
+        "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu", "--style-scale", "1", *extra,
     ]
 
 
