@@ -96,11 +96,14 @@ def main() -> None:
 
     from skimage import data, transform
 
+    from iovst.config import section_params
     from iovst.style.brush.init import init_strokes
 
+    brush = section_params("stylize").brushstroke
     photo = transform.resize(data.astronaut(), (args.size, args.size),
                              anti_aliasing=True).astype(np.float32)
-    strokes = init_strokes(photo, n_strokes=args.strokes, seed=0)
+    strokes = init_strokes(photo, n_strokes=args.strokes, length_scale=brush.length_scale,
+                           width_scale=brush.width_scale, seed=0)
     print(f"canvas {args.size}x{args.size}, {len(strokes)} strokes (SLIC n_segments "
           f"{args.strokes}), reference K = {args.k}, {args.threads} threads, "
           f"min of {args.repeats} runs")

@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from iovst.runtime.device import resolve_device
-from iovst.style.gatys import Gatys, GatysParams
+from iovst.config import section_params
+from iovst.style.gatys import Gatys
 
 
 def _sync(device: torch.device) -> None:
@@ -53,7 +54,8 @@ def bench_size(size: int, *, device: torch.device, weights: str, iterations: int
     mask = (torch.rand(1, 1, size, size, generator=g) > 0.3).float().to(device)
     temporal = [(warped, mask)]
 
-    models = {opt: Gatys(params=GatysParams.from_config({"optimizer": opt}), device=device, weights=weights)
+    models = {opt: Gatys(params=section_params("stylize", {"optimizer": opt}), device=device, weights=weights,
+                        seed=0)
               for opt in ("adam", "lbfgs")}
     adam = models["adam"]
     targets = {opt: m.style_targets(style, None, frame_hw=(size, size)) for opt, m in models.items()}

@@ -7,11 +7,16 @@ import pytest
 import torch
 from skimage import data, transform
 
+from iovst.config import section_params
 from iovst.style.brush.init import init_strokes
 from iovst.style.brush.losses import curvature_loss, nearest_neighbours, orientation_loss
 from iovst.style.brush.render import render, render_naive, winning_counts
 from iovst.style.brush.strokes import Strokes
 from iovst.style.brush.video import advect, carry_strokes, keep_mask
+
+_B = section_params("stylize").brushstroke
+#: the SLIC init's stroke scales of the default config
+SCALES = {"length_scale": _B.length_scale, "width_scale": _B.width_scale}
 
 
 def _photo(size: int) -> np.ndarray:
@@ -138,9 +143,9 @@ def test_empty_stroke_set_renders_background():
 # ------------------------------------------------------------------------------------ init
 def test_slic_init_is_deterministic_and_valid():
     img = _photo(64)
-    a = init_strokes(img, n_strokes=50, seed=7)
-    b = init_strokes(img, n_strokes=50, seed=7)
-    c = init_strokes(img, n_strokes=50, seed=8)
+    a = init_strokes(img, **SCALES, n_strokes=50, seed=7)
+    b = init_strokes(img, **SCALES, n_strokes=50, seed=7)
+    c = init_strokes(img, **SCALES, n_strokes=50, seed=8)
     assert 10 <= len(a) <= 50
     np.testing.assert_array_equal(a.to_array(), b.to_array())
     assert not np.array_equal(a.to_array(), c.to_array())      # jitter of the control points
@@ -157,10 +162,10 @@ def test_slic_init_respects_mask():
     img = _photo(48)
     mask = np.zeros((48, 48), bool)
     mask[:, 30:] = True
-    s = init_strokes(img, n_strokes=30, seed=0, mask=mask)
+    s = init_strokes(img, **SCALES, n_strokes=30, seed=0, mask=mask)
     assert len(s) > 0
     assert (s.location[:, 0] >= 29.5).all()
-    assert len(init_strokes(img, n_strokes=30, mask=np.zeros((48, 48), bool))) == 0
+    assert len(init_strokes(img, **SCALES, n_strokes=30, mask=np.zeros((48, 48), bool))) == 0
 
 
 def test_masked_init_gives_one_stroke_per_connected_part():
@@ -171,7 +176,7 @@ def test_masked_init_gives_one_stroke_per_connected_part():
     for x in (4, 30, 60, 86):
         for y in (6, 36):
             mask[y:y + 6, x:x + 6] = True          # 8 blobs; SLIC with 2 segments labels them alike
-    s = init_strokes(img, n_strokes=2, seed=0, mask=mask)
+    s = init_strokes(img, **SCALES, n_strokes=2, seed=0, mask=mask)
     assert len(s) == 8
     chord = (s.curve[:, 1] - s.curve[:, 0]).norm(dim=-1)
     assert (chord < 10).all()
@@ -224,7 +229,7 @@ def test_advected_strokes_render_the_shifted_painting():
 def test_drop_and_reseed_with_occlusion_mask():
     size = 48
     frame = _photo(size)
-    prev = init_strokes(frame, n_strokes=40, seed=0)
+    prev = init_strokes(frame, **SCALES, n_strokes=40, seed=0)
     flow = torch.zeros(2, size, size)
     flow[0] = 4.0                                    # pan: strokes near the right edge leave
     reliability = torch.ones(size, size)
@@ -272,7 +277,7 @@ def painter():
 def test_optimize_strokes_decreases_loss(painter):
     bp, targets = painter
     frame = _photo(32)
-    s0 = init_strokes(frame, n_strokes=40, seed=0)
+    s0 = init_strokes(frame, **SCALES, n_strokes=40, seed=0)
     content = torch.from_numpy(frame).permute(2, 0, 1)[None]
     s, history = bp.optimize_strokes(s0, content, targets=targets, steps=3)
     assert len(history) == 3 and history[-1] < history[0]

@@ -67,7 +67,7 @@ class FlowEstimator(Protocol):
 class DisEstimator:
     """OpenCV DIS optical flow on 8-bit grayscale frames (CPU)."""
 
-    def __init__(self, *, preset: str = "medium", warning: str = "") -> None:
+    def __init__(self, *, preset: str, warning: str = "") -> None:
         if preset not in DIS_PRESETS:
             raise ConfigError(f"config key 'flow.dis_preset': {preset!r} is not one of {list(DIS_PRESETS)}")
         const = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,

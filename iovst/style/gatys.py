@@ -106,7 +106,7 @@ class Gatys:
         style_layer_weights: ``{style layer: weight}``, normalised to sum 1.
     """
 
-    def __init__(self, *, params: StylizeParams, device: torch.device | str, weights: str = "auto", seed: int = 0,
+    def __init__(self, *, params: StylizeParams, device: torch.device | str, weights: str, seed: int,
                  extra_layers: Sequence[str] = ()) -> None:
         self.params = params
         self.device = torch.device(device)
