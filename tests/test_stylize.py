@@ -139,3 +139,19 @@ def test_report_losses_prints_terms_and_writes_nothing(setup, capsys):
     for term in ("content", "style", "tv", "total", "noise"):
         assert term in text
     assert not out.exists()
+
+
+def test_report_losses_from_a_config_file_takes_its_device(setup, capsys):
+    """With --config the params and the device come from the config file (as the workflow would
+    send them); with --params the device must be given."""
+    import yaml
+
+    cfg = setup["tmp"] / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"videos": {"v": "v.mp4"}, "styles": {"s": {"images": ["s.png"]}}, "device": "cpu",
+                                   **{k: setup["params"][k] for k in ("stylize", "model")}}))
+    args = [a for a in argv(setup, setup["tmp"] / "x.h5", "--report-losses") if a not in ("--device", "cpu")]
+    i = args.index("--params")
+    assert main(args[:i] + args[i + 2:] + ["--config", str(cfg)]) == 0
+    assert "loss terms at iteration 0" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "--device is required with --params" in capsys.readouterr().err

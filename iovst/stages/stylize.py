@@ -7,11 +7,11 @@ import logging
 import time
 
 from ..chunks import chunk_frames
-from ..config import load_stage_params
+from .. import config
 from ..errors import ConfigError
 from ..runtime.device import resolve_device
 from ..storage.meta import load_meta
-from ..style.stylize import params_from_config, report_losses, stylize_chunk
+from ..style.stylize import report_losses, stylize_chunk
 from ..style.stylizer import METHODS, STAGE, Chunk, load_stylizer
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--params", help="JSON (or @file): iovst.config.stage_params(config, 'stylize')")
     src.add_argument("--config", help="take the params from this config file (handy with --report-losses)")
-    p.add_argument("--device", required=True, help="auto | cpu | cuda | cuda:N (config device)")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (required with --params; with --config: its device)")
     p.add_argument("--report-losses", action="store_true",
                    help="print each loss term at iteration 0 for the chunk's first frame and exit")
     p.add_argument("--prev", metavar="R.h5",
@@ -45,7 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    params = load_stage_params(STAGE, args.params) if args.params else params_from_config(args.config)
+    if args.params:
+        params, device_spec = config.load_stage_params(STAGE, args.params), args.device
+        if device_spec is None:
+            raise ConfigError("stylize: --device is required with --params")
+    else:  # the params as the workflow would send them for this config
+        cfg = config.load(args.config)
+        params = config.load_stage_params(STAGE, config.stage_params(cfg, STAGE))
+        device_spec = args.device or cfg["device"]
     method = params.stylize.method
     if not args.report_losses and (not args.out or not args.cache_dir):
         raise ConfigError("stylize: --out and --cache-dir are required (unless --report-losses)")
@@ -65,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     chunk = Chunk(frames_dir=args.frames_dir, hw=hw, chunk=args.chunk, indices=indices, prev=args.prev,
                   flow=args.flow, masks=args.masks)
     METHODS[method].check_inputs(chunk, report_only=args.report_losses)
-    device = resolve_device(args.device)
+    device = resolve_device(device_spec)
     t0 = time.perf_counter()
     stylizer, style_digest = load_stylizer(
         method=method, params=params, style_paths=args.style, style_weights=args.style_weights,

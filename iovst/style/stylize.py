@@ -67,13 +67,6 @@ from .stylizer import STAGE, Chunk, FrameKeys, Stylizer
 
 log = logging.getLogger(__name__)
 
-def params_from_config(path: str | Path) -> StageParams:
-    """This stage's params from a config file (validated, defaults filled), as the rule sends them."""
-    from ..config import load, load_stage_params, stage_params
-
-    return load_stage_params(STAGE, stage_params(load(path), STAGE))
-
-
 def report_losses(stylizer: Stylizer, chunk: Chunk, *, seed: int) -> str:
     """The loss terms at iteration 0 for the chunk's first frame (``--report-losses``)."""
     i = chunk.indices.start
