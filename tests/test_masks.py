@@ -133,7 +133,8 @@ def test_longterm_cli_across_chunk_boundaries(tmp_path):
         flow = tmp_path / f"flow_{k}.h5"
         synth.write_gt_flow(clip, flow, chunk=k, chunk_size=cs, offsets=offsets)
         mask_files.append(tmp_path / f"masks_{k}.h5")
-        assert cli.main(["masks", "--flow", str(flow), "--out", str(mask_files[-1]), "--params", stage_json("masks")]) == 0
+        assert cli.main(["masks", "--flow", str(flow), "--out", str(mask_files[-1]),
+                         "--params", stage_json("masks")]) == 0
     params = stage_json("longterm", flow={"offsets": offsets})
     lt_files = []
     for k in range(4):

@@ -128,7 +128,8 @@ def test_an_unreadable_frame_blames_the_extraction_only_when_the_digest_says_so(
     meta = tmp_path / "meta.json"
     fields = {"fps_num": 25, "fps_den": 1, "frame_count": 3, "width": 10, "height": 8}
     cmd = [sys.executable, "-m", "iovst", "encode", f"--frames-dir={d}", f"--meta={meta}",
-           f"--out={tmp_path / 'o.mp4'}", f"--params={stage_json('encode')}", f"--log={tmp_path / 'logs' / 'encode.log'}"]
+           f"--out={tmp_path / 'o.mp4'}", f"--params={stage_json('encode')}",
+           f"--log={tmp_path / 'logs' / 'encode.log'}"]
     meta.write_text(json.dumps({**fields, "frame_digest": frames.digest(sorted(d.iterdir()))}))
     _garble(frames.frame_path(d, 1), 0.5, 4)
     r = subprocess.run(cmd, capture_output=True, text=True)

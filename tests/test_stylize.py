@@ -42,7 +42,8 @@ def argv(s: dict, out: Path, *extra: str, chunk: int = 0, chunk_size: int = N) -
     return [
         "stylize", "--frames-dir", str(s["frames"]), "--meta", str(s["meta"]), "--chunk", str(chunk),
         "--chunk-size", str(chunk_size), "--style", str(s["style"]), "--out", str(out),
-        "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu", "--style-scale", "1", *extra,
+        "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu",
+        "--style-scale", "1", *extra,
     ]
 
 

@@ -17,5 +17,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    extract(args.video, frames_dir=args.frames_dir, meta_path=args.meta, params=load_stage_params("extract", args.params))
+    extract(args.video, frames_dir=args.frames_dir, meta_path=args.meta,
+            params=load_stage_params("extract", args.params))
     return 0
