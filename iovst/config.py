@@ -27,7 +27,6 @@ from .errors import ConfigError
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
 
-
 @dataclass(frozen=True)
 class Stage:
     """What a stage's output depends on, besides its input files.
@@ -54,8 +53,6 @@ STAGES: dict[str, Stage] = {
     "multipass": Stage(1, ("stylize", "multipass", "model", "seed")),
     "encode": Stage(1, ("encode",)),
 }
-#: stage -> code version (see :class:`Stage`).
-STAGE_VERSIONS: dict[str, int] = {name: st.version for name, st in STAGES.items()}
 
 
 @functools.lru_cache(maxsize=1)
