@@ -45,8 +45,12 @@ def _child(args: argparse.Namespace) -> None:
     """Run one renderer on the saved strokes; print a JSON line and save the image."""
     import torch
 
+    from iovst.config import section_params
     from iovst.style.brush.render import render, render_naive
     from iovst.style.brush.strokes import Strokes
+
+    brush = section_params("stylize").brushstroke
+    look = {"background": brush.background, "samples": brush.samples_per_curve}
 
     torch.set_num_threads(args.threads)
     size = args.size
@@ -54,10 +58,10 @@ def _child(args: argparse.Namespace) -> None:
     weight = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
     if args.renderer == "fast":
         def fn():
-            return render(strokes, height=size, width=size)
+            return render(strokes, height=size, width=size, **look)
     else:
         def fn():
-            return render_naive(strokes, height=size, width=size, k=args.k)
+            return render_naive(strokes, height=size, width=size, k=args.k, **look)
     base = _rss_bytes()
     fwd, bwd = [], []
     for _ in range(args.repeats):

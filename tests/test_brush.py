@@ -17,6 +17,9 @@ from iovst.style.brush.video import advect, carry_strokes, keep_mask
 _B = section_params("stylize").brushstroke
 #: the SLIC init's stroke scales of the default config
 SCALES = {"length_scale": _B.length_scale, "width_scale": _B.width_scale}
+#: the renderer's points per curve and canvas of the default config
+SAMPLES = _B.samples_per_curve
+LOOK = {"background": _B.background, "samples": SAMPLES}
 
 
 def _photo(size: int) -> np.ndarray:
@@ -43,7 +46,7 @@ def _one_stroke(start, end, control, *, width=4.0, color=(1.0, 0.0, 0.0), dtype=
 # ------------------------------------------------------------------------------------ renderer
 def test_single_stroke_renders_where_expected():
     s = _one_stroke((8.0, 16.0), (24.0, 16.0), (16.0, 16.0), width=4.0)
-    img = render(s, height=32, width=32, background=0.5)
+    img = render(s, height=32, width=32, background=0.5, samples=SAMPLES)
     assert img.shape == (3, 32, 32) and img.dtype == torch.float32
     cover = torch.sigmoid(torch.tensor(4.0))
     on_line = torch.tensor([1.0, 0.0, 0.0]) * cover + 0.5 * (1 - cover)
@@ -59,18 +62,18 @@ def test_single_stroke_renders_where_expected():
 def test_swapping_start_and_end_leaves_image_unchanged():
     s = _random_strokes(30, 48, seed=1)
     swapped = Strokes(location=s.location, curve=s.curve[:, [1, 0, 2]], width=s.width, color=s.color)
-    a = render(s, height=48, width=48)
-    b = render(swapped, height=48, width=48)
+    a = render(s, height=48, width=48, **LOOK)
+    b = render(swapped, height=48, width=48, **LOOK)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
 def test_fast_renderer_equals_brute_force():
     s = _random_strokes(50, 64, seed=2)
-    fast = render(s, height=64, width=60, background=(0.2, 0.5, 0.9))
-    naive = render_naive(s, height=64, width=60, background=(0.2, 0.5, 0.9))
+    fast = render(s, height=64, width=60, background=(0.2, 0.5, 0.9), samples=SAMPLES)
+    naive = render_naive(s, height=64, width=60, background=(0.2, 0.5, 0.9), samples=SAMPLES)
     torch.testing.assert_close(fast, naive, atol=1e-5, rtol=0)
     # the reference's K-nearest-centre scheme is only approximately the same image
-    knn = render_naive(s, height=64, width=60, background=(0.2, 0.5, 0.9), k=20)
+    knn = render_naive(s, height=64, width=60, background=(0.2, 0.5, 0.9), k=20, samples=SAMPLES)
     assert float((knn - naive).abs().mean()) < 0.05
 
 
@@ -79,8 +82,8 @@ def test_fast_renderer_equals_brute_force_soft_assignment():
     candidate of every tile, and ``top = n`` keeps them all in the softmax."""
     s = _random_strokes(4, 16, seed=3)
     s.width.fill_(300.0)
-    fast = render(s, height=16, width=16, sharpness=20.0, top=4)
-    naive = render_naive(s, height=16, width=16, sharpness=20.0)
+    fast = render(s, height=16, width=16, sharpness=20.0, top=4, **LOOK)
+    naive = render_naive(s, height=16, width=16, sharpness=20.0, **LOOK)
     torch.testing.assert_close(fast, naive, atol=1e-5, rtol=0)
 
 
@@ -92,7 +95,7 @@ def test_gradients_match_finite_differences_float64():
     weights = torch.rand(3, size, size, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
 
     def f(st: Strokes) -> torch.Tensor:
-        return (render(st, height=size, width=size, sharpness=20.0, top=n) * weights).sum()
+        return (render(st, height=size, width=size, sharpness=20.0, top=n, **LOOK) * weights).sum()
 
     s.requires_grad_()
     f(s).backward()
@@ -118,9 +121,9 @@ def test_gradients_match_finite_differences_float64():
 
 def test_gradients_reach_every_stroke_parameter_default_setting():
     s = _random_strokes(20, 32, seed=6).requires_grad_()
-    img = render(s, height=32, width=32)
+    img = render(s, height=32, width=32, **LOOK)
     (img * torch.rand_like(img)).sum().backward()
-    visible = winning_counts(s, height=32, width=32) > 0
+    visible = winning_counts(s, height=32, width=32, samples=SAMPLES) > 0
     for t in (s.location, s.curve, s.width, s.color):
         g = t.grad.reshape(len(s), -1)[visible]
         assert torch.isfinite(g).all()
@@ -136,7 +139,7 @@ def test_render_rejects_bad_shapes():
 
 
 def test_empty_stroke_set_renders_background():
-    img, alpha = render(Strokes.empty(), height=8, width=8, background=0.25, return_alpha=True)
+    img, alpha = render(Strokes.empty(), height=8, width=8, background=0.25, return_alpha=True, samples=SAMPLES)
     assert torch.all(img == 0.25) and torch.all(alpha == 0)
 
 
@@ -221,8 +224,8 @@ def test_advected_strokes_render_the_shifted_painting():
     s = _random_strokes(40, 48, seed=9)
     flow = torch.zeros(2, 48, 48)
     flow[0] = 3.0
-    before = render(s, height=48, width=48)
-    after = render(advect(s, flow), height=48, width=48)
+    before = render(s, height=48, width=48, **LOOK)
+    after = render(advect(s, flow), height=48, width=48, **LOOK)
     torch.testing.assert_close(after[:, :, 3:], before[:, :, :-3], atol=1e-5, rtol=0)
 
 
