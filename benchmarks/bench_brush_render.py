@@ -45,8 +45,12 @@ def _child(args: argparse.Namespace) -> None:
     """Run one renderer on the saved strokes; print a JSON line and save the image."""
     import torch
 
+    from iovst.config import section_params
     from iovst.style.brush.render import render, render_naive
     from iovst.style.brush.strokes import Strokes
+
+    brush = section_params("stylize").brushstroke
+    look = {"background": brush.background, "samples": brush.samples_per_curve}
 
     torch.set_num_threads(args.threads)
     size = args.size
@@ -54,10 +58,10 @@ def _child(args: argparse.Namespace) -> None:
     weight = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
     if args.renderer == "fast":
         def fn():
-            return render(strokes, height=size, width=size)
+            return render(strokes, height=size, width=size, **look)
     else:
         def fn():
-            return render_naive(strokes, height=size, width=size, k=args.k)
+            return render_naive(strokes, height=size, width=size, k=args.k, **look)
     base = _rss_bytes()
     fwd, bwd = [], []
     for _ in range(args.repeats):
@@ -96,11 +100,14 @@ def main() -> None:
 
     from skimage import data, transform
 
+    from iovst.config import section_params
     from iovst.style.brush.init import init_strokes
 
+    brush = section_params("stylize").brushstroke
     photo = transform.resize(data.astronaut(), (args.size, args.size),
                              anti_aliasing=True).astype(np.float32)
-    strokes = init_strokes(photo, n_strokes=args.strokes, seed=0)
+    strokes = init_strokes(photo, n_strokes=args.strokes, length_scale=brush.length_scale,
+                           width_scale=brush.width_scale, seed=0)
     print(f"canvas {args.size}x{args.size}, {len(strokes)} strokes (SLIC n_segments "
           f"{args.strokes}), reference K = {args.k}, {args.threads} threads, "
           f"min of {args.repeats} runs")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from iovst.config import load_stage_params, stage_params, validate
 from iovst.demo import demo_frames
 from iovst.flow.estimate import DisEstimator, RaftEstimator, flow_chunk
 from iovst.flow.masks import masks_file
@@ -60,12 +61,14 @@ def main() -> None:
         for t, frame in enumerate(demo_frames(n, size, seed=0)):
             write_png(frame_path(tmp_path / "frames", t), frame)
         flow_path, mask_path = tmp_path / "flow.h5", tmp_path / "masks.h5"
-        params = {"method": "dis", "offsets": args.offsets, "dis_preset": "medium"}
+        cfg = validate({"videos": {"v": "v.mp4"}, "styles": {"s": {"images": ["s.png"]}},
+                        "flow": {"method": "dis", "offsets": args.offsets, "dis_preset": "medium"}})
         t0 = time.perf_counter()
-        flow_chunk(frames_dir=tmp_path / "frames", n_frames=n, size=size, chunk=0,
-                   chunk_size=args.chunk_size, params=params, out=flow_path, device=torch.device("cpu"))
+        flow_chunk(frames_dir=tmp_path / "frames", n_frames=n, size=size, chunk=0, chunk_size=args.chunk_size,
+                   params=load_stage_params("flow", stage_params(cfg, "flow")), out=flow_path,
+                   device=torch.device("cpu"))
         t1 = time.perf_counter()
-        masks_file(flow_path=flow_path, out=mask_path, params={})
+        masks_file(flow_path=flow_path, out=mask_path, params=load_stage_params("masks", stage_params(cfg, "masks")))
         t2 = time.perf_counter()
         fb, mb = flow_path.stat().st_size, mask_path.stat().st_size
     c = args.chunk_size

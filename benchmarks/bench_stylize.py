@@ -38,8 +38,9 @@ import numpy as np
 import torch
 
 from iovst.runtime.device import resolve_device
+from iovst.config import section_params
 from iovst.style import losses
-from iovst.style.gatys import Gatys, GatysParams
+from iovst.style.gatys import Gatys
 from iovst.style.lbfgs import BatchedLBFGS
 
 
@@ -66,7 +67,8 @@ def bench_size(size: int, *, device: torch.device, weights: str, iterations: int
     mask = (torch.rand(1, 1, size, size, generator=g) > 0.3).float().to(device)
     temporal = [(warped, mask)]
 
-    models = {opt: Gatys(params=GatysParams.from_config({"optimizer": opt}), device=device, weights=weights)
+    models = {opt: Gatys(params=section_params("stylize", {"optimizer": opt}), device=device, weights=weights,
+                        seed=0)
               for opt in ("adam", "lbfgs")}
     adam = models["adam"]
     targets = {opt: m.style_targets(style, None, frame_hw=(size, size)) for opt, m in models.items()}
@@ -104,7 +106,7 @@ def bench_size(size: int, *, device: torch.device, weights: str, iterations: int
 
 
 def bench_lbfgs(size: int, batch: int, *, device: torch.device, weights: str, timed: int, repeats: int) -> None:
-    model = Gatys(params=GatysParams.from_config({}), device=device, weights=weights)
+    model = Gatys(params=section_params("stylize"), device=device, weights=weights, seed=0)
     p = model.params
     g = torch.Generator().manual_seed(0)
     content = torch.rand(batch, 3, size, size, generator=g).to(device)

@@ -1,4 +1,10 @@
-"""Configuration: load, validate against ``config.schema.yaml``, fill defaults, hash stage params.
+"""Configuration: load, validate against ``config.schema.yaml``, fill defaults; per-stage params.
+
+``config.schema.yaml`` is the only place where defaults and constraints live. Each stage declares
+once, in :data:`STAGES`, which config keys it depends on; :func:`stage_params` cuts them out of
+the validated config (the rule's ``params:`` and the command's ``--params``, one nested shape for
+every stage), and :func:`load_stage_params` turns a ``--params`` text back into typed, validated
+:class:`StageParams` (re-validated against the schema; nothing filled in).
 
 Errors are one line naming the key, e.g. ``config key 'flow.offsets': must be sorted ascending``.
 """
@@ -6,9 +12,12 @@ Errors are one line naming the key, e.g. ``config key 'flow.offsets': must be so
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
+from dataclasses import dataclass, fields
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 import yaml
@@ -17,23 +26,43 @@ from .errors import ConfigError
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
-#: Bumped when a stage's code changes its output for the same params (Snakemake does not track
-#: imported package code, so the version travels in each rule's ``params:``).
-STAGE_VERSIONS: dict[str, int] = {
-    "extract": 1,
-    "flow": 1,
-    "masks": 1,
-    "longterm": 1,
-    "stylize": 2,  # 2: batched sync-free L-BFGS (iovst.style.lbfgs)
-    "multipass": 2,  # 2: batched sync-free L-BFGS
-    "encode": 1,
+
+@dataclass(frozen=True)
+class Stage:
+    """What a stage's output depends on, besides its input files.
+
+    Attributes:
+        version: bumped when the stage's code changes its output for the same params (Snakemake
+            does not track imported package code, so the version travels in the rule's ``params:``).
+        keys: the config keys it reads: a section (``"flow"``), one key of a section
+            (``"model.torch_home"``) or a top-level scalar (``"seed"``).
+    """
+
+    version: int
+    keys: tuple[str, ...]
+
+
+#: stage -> its config keys, declared once: the rule's ``params:`` (a change reruns exactly the
+#: dependent jobs), the command's ``--params`` and, through them, the per-frame cache keys.
+STAGES: dict[str, Stage] = {
+    "extract": Stage(1, ("extract",)),
+    "flow": Stage(1, ("flow", "model.torch_home")),
+    "masks": Stage(1, ("masks",)),
+    "longterm": Stage(1, ("flow.offsets", "multipass.offsets")),
+    "stylize": Stage(2, ("stylize", "model", "seed")),  # 2: batched sync-free L-BFGS (iovst.style.lbfgs)
+    "multipass": Stage(2, ("stylize", "multipass", "model", "seed")),  # 2: batched L-BFGS
+    "encode": Stage(1, ("encode",)),
 }
 
 
+@functools.lru_cache(maxsize=1)
+def _schema_text() -> str:
+    return SCHEMA_PATH.read_text(encoding="utf-8")
+
+
 def load_schema() -> dict[str, Any]:
-    """The JSON schema (as a dict) shipped with the package."""
-    with open(SCHEMA_PATH, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+    """The JSON schema (as a dict) shipped with the package (a fresh copy per call)."""
+    return yaml.safe_load(_schema_text())
 
 
 def _key(path: Any) -> str:
@@ -73,6 +102,11 @@ def _one_line(err: Any) -> str:
     if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         rel = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
         return f"config key '{_key(path)}': {err.instance!r} out of range (must be {rel[err.validator]} {err.validator_value})"
+    if err.validator == "const":
+        return f"config key '{_key(path)}': {err.instance!r}, expected {err.validator_value!r}"
+    if err.validator == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        return f"config key '{_key(path + missing[:1])}': missing"
     if err.validator == "minItems":
         return f"config key '{_key(path)}': needs at least {err.validator_value} item(s)"
     if err.validator == "pattern" or err.validator == "propertyNames":
@@ -97,33 +131,36 @@ def validate(config: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def _semantic_checks(cfg: dict[str, Any]) -> None:
-    if "logs" in cfg["videos"]:  # <results>/logs/ holds the job logs of every video
+def _semantic_checks(cfg: Mapping[str, Any]) -> None:
+    """Checks across keys that the schema cannot state; sections absent from ``cfg`` (a stage's
+    params hold only its own) are skipped."""
+    if "logs" in cfg.get("videos", {}):  # <results>/logs/ holds the job logs of every video
         raise ConfigError("config key 'videos.logs': the name 'logs' is reserved (job logs go to <results>/logs/), rename the video")
-    offsets = cfg["flow"]["offsets"]
-    if list(offsets) != sorted(set(offsets)):
+    offsets = cfg.get("flow", {}).get("offsets")
+    if offsets is not None and list(offsets) != sorted(set(offsets)):
         raise ConfigError(f"config key 'flow.offsets': must be sorted ascending without repeats, got {offsets}")
-    mp_off = cfg["multipass"]["offsets"]
+    mp_off = cfg.get("multipass", {}).get("offsets")
     if mp_off is not None:
         if not mp_off:
             raise ConfigError("config key 'multipass.offsets': empty list (use null for all flow offsets)")
-        missing = [n for n in mp_off if n not in offsets]
+        missing = [n for n in mp_off if offsets is not None and n not in offsets]
         if missing:
             raise ConfigError(f"config key 'multipass.offsets': {missing} not in flow.offsets {offsets}")
         if list(mp_off) != sorted(set(mp_off)):
             raise ConfigError(f"config key 'multipass.offsets': must be sorted ascending without repeats, got {mp_off}")
-    for name, style in cfg["styles"].items():
+    for name, style in cfg.get("styles", {}).items():
         w = style.get("weights")
         if w is not None and len(w) != len(style["images"]):
             raise ConfigError(
                 f"config key 'styles.{name}.weights': {len(w)} weight(s) for {len(style['images'])} image(s)"
             )
-    sw = cfg["stylize"]["style_layer_weights"]
+    stylize = cfg.get("stylize", {})
+    sw = stylize.get("style_layer_weights")
     if sw is not None:
-        if len(sw) != len(cfg["stylize"]["style_layers"]):
+        if len(sw) != len(stylize["style_layers"]):
             raise ConfigError(
                 f"config key 'stylize.style_layer_weights': {len(sw)} weight(s) for "
-                f"{len(cfg['stylize']['style_layers'])} style layer(s)"
+                f"{len(stylize['style_layers'])} style layer(s)"
             )
         if sum(sw) <= 0:
             raise ConfigError("config key 'stylize.style_layer_weights': weights sum to 0")
@@ -203,8 +240,15 @@ def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, An
 
 
 def canonical_json(obj: Any) -> str:
-    """Deterministic compact JSON (sorted keys) used for hashing and for passing params."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """Deterministic compact JSON (sorted keys) used for hashing and for passing params; read-only
+    mappings (:attr:`StageParams.raw`) are written as objects."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_as_dict)
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    if isinstance(obj, Mapping):
+        return dict(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
 def params_hash(obj: Any, *, n: int = 16) -> str:
@@ -220,3 +264,260 @@ def parse_params(text: str) -> dict[str, Any]:
         return json.loads(text)
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"--params: not valid JSON ({exc})") from None
+
+
+# ---- typed, validated stage parameters ---------------------------------------------------------
+# One frozen dataclass per config section; field names are the schema's property names (a test
+# checks that they agree), meanings, units, constraints and defaults are in config.schema.yaml.
+
+
+@dataclass(frozen=True)
+class ExtractParams:
+    """``extract``: processing size and frame range."""
+
+    size: int  #: processing size (px) along ``side``
+    side: str  #: ``short`` | ``long``
+    start: int  #: first frame used (0-based)
+    count: int | None  #: frames used; ``None``: to the end
+    max_pixels: int  #: largest processing size (pixels per frame)
+
+
+@dataclass(frozen=True)
+class FlowParams:
+    """``flow``: optical flow estimation."""
+
+    method: str  #: ``auto`` | ``raft_large`` | ``raft_small`` | ``dis``
+    offsets: tuple[int, ...]  #: frame offsets N, ascending
+    weights: str  #: RAFT weights spec
+    num_flow_updates: int  #: RAFT refinement iterations
+    batch_size: int  #: frame pairs per RAFT forward
+    dis_preset: str  #: OpenCV DIS preset
+    preview: bool  #: also write the flow preview video
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """``model``: the VGG-19 weights."""
+
+    weights: str  #: ``auto`` | ``imagenet`` | ``random`` | path of a state_dict
+    torch_home: str | None  #: weights cache (TORCH_HOME); ``None``: torch's default
+
+
+@dataclass(frozen=True)
+class MasksParams:
+    """``masks``: thresholds of the reliability masks (:func:`iovst.flow.masks.reliability`)."""
+
+    fb_ratio: float  #: forward-backward relative threshold
+    fb_abs: float  #: forward-backward absolute threshold (px²)
+    mb_ratio: float  #: motion-boundary relative threshold
+    mb_abs: float  #: motion-boundary absolute threshold (px²/px²)
+    sigma: float  #: Gaussian softening (px); 0 = hard mask
+
+
+@dataclass(frozen=True)
+class BrushstrokeParams:
+    """``stylize.brushstroke``: the stroke stage (:mod:`iovst.style.brush.paint`)."""
+
+    n_strokes: int  #: strokes per frame
+    samples_per_curve: int  #: points per Bézier curve in the renderer
+    length_scale: float  #: initial stroke length relative to the SLIC segment
+    width_scale: float  #: initial stroke width relative to its length
+    steps: int  #: stroke-stage Adam steps per frame
+    lr_geometry: float  #: Adam learning rate of the stroke geometry (px)
+    lr_color: float  #: Adam learning rate of the stroke colours ([0, 1])
+    content_weight: float  #: VGG content term weight
+    style_weight: float  #: VGG style term weight
+    curvature_weight: float  #: curvature regulariser weight
+    orientation_weight: float  #: orientation regulariser weight
+    temporal_weight: float  #: masked temporal term weight on the rendered canvas
+    background: float  #: canvas grey level in [0, 1]
+    pixel_iterations: int  #: pixel-stage iterations after the strokes
+
+
+@dataclass(frozen=True)
+class StylizeParams:
+    """``stylize``: the method and the Gatys optimisation (:class:`iovst.style.gatys.Gatys`)."""
+
+    method: str  #: ``gatys`` | ``brushstroke``
+    content_layers: tuple[str, ...]  #: VGG-19 layers of the content term
+    content_weight: float  #: content term weight
+    style_layers: tuple[str, ...]  #: VGG-19 layers of the style term
+    style_layer_weights: tuple[float, ...] | None  #: per style layer (normalised); ``None``: equal
+    style_weight: float  #: style term weight
+    tv_weight: float  #: total-variation weight (images in [0, 1])
+    original_colors: bool  #: luminance-only transfer
+    optimizer: str  #: ``lbfgs`` | ``adam``
+    lr: float  #: Adam learning rate (images in [0, 1])
+    history_size: int  #: L-BFGS history
+    iterations: int  #: optimiser iterations per frame (round 0)
+    early_stop_tol: float  #: relative loss change that stops early; 0 = never
+    early_stop_window: int  #: iterations between early-stop checks
+    init: str  #: ``content`` | ``noise``
+    brushstroke: BrushstrokeParams  #: the brushstroke method's stroke stage
+
+
+@dataclass(frozen=True)
+class MultipassParams:
+    """``multipass``: Ruder et al.'s multipass rounds."""
+
+    passes: int  #: rounds after round 0
+    iterations: int  #: optimiser iterations per frame per round
+    blend: float  #: δ of the start image blend, in [0, 1]
+    temporal_weight: float  #: λ of the masked temporal loss
+    temporal_from: int  #: first round (1-based) with the temporal loss
+    offsets: tuple[int, ...] | None  #: offsets of the temporal loss; ``None``: all flow offsets
+
+
+@dataclass(frozen=True)
+class EncodeParams:
+    """``encode``: H.264 output."""
+
+    crf: int  #: x264 constant rate factor
+    preset: str  #: x264 preset
+    audio: bool  #: copy the source's audio
+    side_by_side: bool  #: also write source | result
+    previews: bool  #: also write one preview per multipass round
+
+
+#: config section -> its typed class
+SECTIONS: dict[str, type] = {
+    "extract": ExtractParams, "flow": FlowParams, "model": ModelParams, "masks": MasksParams,
+    "stylize": StylizeParams, "multipass": MultipassParams, "encode": EncodeParams,
+}
+_NESTED: dict[type, dict[str, type]] = {StylizeParams: {"brushstroke": BrushstrokeParams}}
+
+
+def _as_field(v: Any, kind: str) -> Any:
+    """A validated JSON value as field type ``kind``: lists become tuples, numbers of ``float``
+    fields floats (the schema's ``number`` also takes ``1``)."""
+    if isinstance(v, list):
+        return tuple(_as_field(x, kind.replace("tuple[", "").split(",")[0]) for x in v)
+    return float(v) if kind.startswith("float") and v is not None else v
+
+
+def _typed(cls: type, values: Mapping[str, Any]) -> Any:
+    """``cls`` built from a validated, complete section ``values``."""
+    nested = _NESTED.get(cls, {})
+    return cls(**{f.name: _typed(nested[f.name], values[f.name]) if f.name in nested
+                  else _as_field(values[f.name], str(f.type)) for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class StageParams:
+    """A stage's validated ``--params`` (:func:`load_stage_params`).
+
+    Attributes:
+        stage: the stage's name (a key of :data:`STAGES`).
+        version: its code version (``stage_version``).
+        raw: the JSON object as sent (read-only); hashed into ``params_hash`` and the per-frame
+            cache keys.
+        extract, flow, model, masks, stylize, multipass, encode: the typed section when the stage
+            depends on the whole section; a read-only mapping of the keys it depends on when only
+            some (``flow.offsets``); ``None`` when none.
+        seed: the global seed, when the stage depends on it.
+    """
+
+    stage: str
+    version: int
+    raw: Mapping[str, Any]
+    extract: ExtractParams | None = None
+    flow: FlowParams | Mapping[str, Any] | None = None
+    model: ModelParams | Mapping[str, Any] | None = None
+    masks: MasksParams | None = None
+    stylize: StylizeParams | None = None
+    multipass: MultipassParams | Mapping[str, Any] | None = None
+    encode: EncodeParams | None = None
+    seed: int | None = None
+
+
+def stage_params(cfg: Mapping[str, Any], stage: str) -> dict[str, Any]:
+    """The config keys ``stage`` depends on (:data:`STAGES`) cut out of the validated config
+    ``cfg``, plus ``stage_version``: ``{"flow": {...}, "model": {"torch_home": None},
+    "stage_version": 1}``. The rule's ``params:`` and the command's ``--params`` (as
+    :func:`canonical_json`)."""
+    out: dict[str, Any] = {}
+    for key in STAGES[stage].keys:
+        section, _, name = key.partition(".")
+        if name:
+            out.setdefault(section, {})[name] = copy.deepcopy(cfg[section][name])
+        else:
+            out[section] = copy.deepcopy(cfg[section])
+    out["stage_version"] = STAGES[stage].version
+    return out
+
+
+def _required(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with every property of every object required (nothing is filled in)."""
+    if "properties" in schema:
+        schema["required"] = list(schema["properties"])
+        for sub in schema["properties"].values():
+            _required(sub)
+    return schema
+
+
+def _stage_schema(stage: str) -> dict[str, Any]:
+    """The JSON schema of ``stage``'s ``--params`` object: its keys, all required."""
+    full = load_schema()
+    props: dict[str, Any] = {}
+    for key in STAGES[stage].keys:
+        section, _, name = key.partition(".")
+        sub = full["properties"][section]
+        if name:
+            part = props.setdefault(section, {"type": "object", "additionalProperties": False, "properties": {}})
+            part["properties"][name] = sub["properties"][name]
+        else:
+            props[section] = sub
+    props["stage_version"] = {"const": STAGES[stage].version}
+    return _required({"type": "object", "additionalProperties": False, "properties": props})
+
+
+def load_stage_params(stage: str, params: str | Mapping[str, Any]) -> StageParams:
+    """Typed :class:`StageParams` of ``stage`` from its ``--params`` (JSON text, ``@file`` or an
+    already parsed object), validated against the schema; every key :data:`STAGES` declares must
+    be present (nothing is filled in), no other key may be.
+
+    Raises:
+        ConfigError: ``--params: config key 'stylize.lr': ...`` (the first problem).
+    """
+    import jsonschema
+
+    obj = parse_params(params) if isinstance(params, str) else copy.deepcopy(dict(params))
+    if not isinstance(obj, dict):
+        raise ConfigError(f"--params: expected a JSON object with {', '.join(_stage_schema(stage)['required'])}")
+    validator = jsonschema.Draft202012Validator(_stage_schema(stage))
+    errors = sorted(validator.iter_errors(obj), key=lambda e: (len(e.absolute_path), e.path))
+    try:
+        if errors:
+            raise ConfigError(_one_line(errors[0]))
+        _semantic_checks(obj)
+    except ConfigError as exc:
+        raise ConfigError(f"--params: {exc}") from None
+    typed: dict[str, Any] = {}
+    for key in STAGES[stage].keys:
+        section, _, name = key.partition(".")
+        if name:
+            typed[section] = MappingProxyType(obj[section])
+        elif section in SECTIONS:
+            typed[section] = _typed(SECTIONS[section], obj[section])
+        else:
+            typed[section] = obj[section]
+    return StageParams(stage=stage, version=obj["stage_version"], raw=MappingProxyType(obj), **typed)
+
+
+def section_params(section: str, values: Mapping[str, Any] | None = None) -> Any:
+    """The typed ``section`` (a key of :data:`SECTIONS`) from a partial ``values``: the schema's
+    defaults filled in, validated (for callers outside the workflow: metrics, tests).
+
+    Raises:
+        ConfigError: naming ``<section>.<key>``.
+    """
+    import jsonschema
+
+    schema = load_schema()
+    sub = {"type": "object", "additionalProperties": False, "properties": {section: schema["properties"][section]}}
+    obj = _fill_defaults(sub, {section: copy.deepcopy(dict(values or {}))})
+    errors = sorted(jsonschema.Draft202012Validator(sub).iter_errors(obj), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        raise ConfigError(_one_line(errors[0]))
+    _semantic_checks(obj)
+    return _typed(SECTIONS[section], obj[section])

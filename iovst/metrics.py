@@ -118,7 +118,7 @@ def run_metrics(*, chunk_paths: Sequence[str | Path], flow_paths: Sequence[str |
 
 def style_content_losses(
     *, chunk_paths: Sequence[str | Path], frames_dir: str | Path, style_paths: Sequence[str | Path],
-    weights: str = "auto", stylize: dict[str, Any] | None = None, device: str = "cpu",
+    weights: str | None = None, stylize: dict[str, Any] | None = None, device: str = "cpu",
 ) -> dict[str, float]:
     """Mean per-frame content and style loss (the stylize stage's definitions, unweighted).
 
@@ -127,16 +127,16 @@ def style_content_losses(
         frames_dir: the source frames (content targets).
         style_paths: style images (equal blend).
         weights: VGG-19 weights spec (use the run's; ``random`` numbers only compare runs made
-            with the same random weights).
-        stylize: the config's ``stylize`` section (layers); defaults when ``None``.
+            with the same random weights); ``None``: the default of ``model.weights``.
+        stylize: the config's ``stylize`` section (layers); absent keys take the schema defaults.
     """
-    from .config import validate
+    from .config import section_params
     from .video.frames import read_frame, read_image
-    from .style.gatys import Gatys, GatysParams
+    from .style.gatys import Gatys
     from .tensors import to_tensor
 
-    section = stylize or validate({"videos": {"v": "v"}, "styles": {"s": {"images": ["s"]}}})["stylize"]
-    g = Gatys(params=GatysParams.from_config(section), device=torch.device(device), weights=weights, seed=0)
+    model = section_params("model", {} if weights is None else {"weights": weights})
+    g = Gatys(params=section_params("stylize", stylize), device=torch.device(device), weights=model.weights, seed=0)
     targets = None
     content, style, n = 0.0, 0.0, 0
     for i, frame in _frames_in_order(chunk_paths):

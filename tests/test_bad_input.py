@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from test_workflow import ROOT, snakemake
+from stageparams import stage_json
 
 pytestmark = pytest.mark.slow
 STYLE = ROOT / "data" / "style.png"
@@ -194,7 +195,7 @@ def test_truncated_but_decodable_video_is_used_with_a_warning(tmp_path):
     full = _clip(tmp_path / "long.mp4", 60, faststart=True)
     cut = tmp_path / "long_cut.mp4"
     cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.7)])
-    params = json.dumps({"size": 16, "side": "short", "start": 0, "count": None, "max_pixels": 10**6, "stage_version": 1})
+    params = stage_json("extract", extract={"size": 32, "max_pixels": 10**6})
     r = subprocess.run([sys.executable, "-m", "iovst", "extract", f"--video={cut}", f"--frames-dir={tmp_path / 'f'}",
                         f"--meta={tmp_path / 'meta.json'}", f"--params={params}"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

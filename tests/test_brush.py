@@ -7,11 +7,19 @@ import pytest
 import torch
 from skimage import data, transform
 
+from iovst.config import section_params
 from iovst.style.brush.init import init_strokes
 from iovst.style.brush.losses import curvature_loss, nearest_neighbours, orientation_loss
 from iovst.style.brush.render import render, render_naive, winning_counts
 from iovst.style.brush.strokes import Strokes
 from iovst.style.brush.video import advect, carry_strokes, keep_mask
+
+_B = section_params("stylize").brushstroke
+#: the SLIC init's stroke scales of the default config
+SCALES = {"length_scale": _B.length_scale, "width_scale": _B.width_scale}
+#: the renderer's points per curve and canvas of the default config
+SAMPLES = _B.samples_per_curve
+LOOK = {"background": _B.background, "samples": SAMPLES}
 
 
 def _photo(size: int) -> np.ndarray:
@@ -38,7 +46,7 @@ def _one_stroke(start, end, control, *, width=4.0, color=(1.0, 0.0, 0.0), dtype=
 # ------------------------------------------------------------------------------------ renderer
 def test_single_stroke_renders_where_expected():
     s = _one_stroke((8.0, 16.0), (24.0, 16.0), (16.0, 16.0), width=4.0)
-    img = render(s, height=32, width=32, background=0.5)
+    img = render(s, height=32, width=32, background=0.5, samples=SAMPLES)
     assert img.shape == (3, 32, 32) and img.dtype == torch.float32
     cover = torch.sigmoid(torch.tensor(4.0))
     on_line = torch.tensor([1.0, 0.0, 0.0]) * cover + 0.5 * (1 - cover)
@@ -54,18 +62,18 @@ def test_single_stroke_renders_where_expected():
 def test_swapping_start_and_end_leaves_image_unchanged():
     s = _random_strokes(30, 48, seed=1)
     swapped = Strokes(location=s.location, curve=s.curve[:, [1, 0, 2]], width=s.width, color=s.color)
-    a = render(s, height=48, width=48)
-    b = render(swapped, height=48, width=48)
+    a = render(s, height=48, width=48, **LOOK)
+    b = render(swapped, height=48, width=48, **LOOK)
     torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
 def test_fast_renderer_equals_brute_force():
     s = _random_strokes(50, 64, seed=2)
-    fast = render(s, height=64, width=60, background=(0.2, 0.5, 0.9))
-    naive = render_naive(s, height=64, width=60, background=(0.2, 0.5, 0.9))
+    fast = render(s, height=64, width=60, background=(0.2, 0.5, 0.9), samples=SAMPLES)
+    naive = render_naive(s, height=64, width=60, background=(0.2, 0.5, 0.9), samples=SAMPLES)
     torch.testing.assert_close(fast, naive, atol=1e-5, rtol=0)
     # the reference's K-nearest-centre scheme is only approximately the same image
-    knn = render_naive(s, height=64, width=60, background=(0.2, 0.5, 0.9), k=20)
+    knn = render_naive(s, height=64, width=60, background=(0.2, 0.5, 0.9), k=20, samples=SAMPLES)
     assert float((knn - naive).abs().mean()) < 0.05
 
 
@@ -74,8 +82,8 @@ def test_fast_renderer_equals_brute_force_soft_assignment():
     candidate of every tile, and ``top = n`` keeps them all in the softmax."""
     s = _random_strokes(4, 16, seed=3)
     s.width.fill_(300.0)
-    fast = render(s, height=16, width=16, sharpness=20.0, top=4)
-    naive = render_naive(s, height=16, width=16, sharpness=20.0)
+    fast = render(s, height=16, width=16, sharpness=20.0, top=4, **LOOK)
+    naive = render_naive(s, height=16, width=16, sharpness=20.0, **LOOK)
     torch.testing.assert_close(fast, naive, atol=1e-5, rtol=0)
 
 
@@ -87,7 +95,7 @@ def test_gradients_match_finite_differences_float64():
     weights = torch.rand(3, size, size, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
 
     def f(st: Strokes) -> torch.Tensor:
-        return (render(st, height=size, width=size, sharpness=20.0, top=n) * weights).sum()
+        return (render(st, height=size, width=size, sharpness=20.0, top=n, **LOOK) * weights).sum()
 
     s.requires_grad_()
     f(s).backward()
@@ -113,9 +121,9 @@ def test_gradients_match_finite_differences_float64():
 
 def test_gradients_reach_every_stroke_parameter_default_setting():
     s = _random_strokes(20, 32, seed=6).requires_grad_()
-    img = render(s, height=32, width=32)
+    img = render(s, height=32, width=32, **LOOK)
     (img * torch.rand_like(img)).sum().backward()
-    visible = winning_counts(s, height=32, width=32) > 0
+    visible = winning_counts(s, height=32, width=32, samples=SAMPLES) > 0
     for t in (s.location, s.curve, s.width, s.color):
         g = t.grad.reshape(len(s), -1)[visible]
         assert torch.isfinite(g).all()
@@ -131,16 +139,16 @@ def test_render_rejects_bad_shapes():
 
 
 def test_empty_stroke_set_renders_background():
-    img, alpha = render(Strokes.empty(), height=8, width=8, background=0.25, return_alpha=True)
+    img, alpha = render(Strokes.empty(), height=8, width=8, background=0.25, return_alpha=True, samples=SAMPLES)
     assert torch.all(img == 0.25) and torch.all(alpha == 0)
 
 
 # ------------------------------------------------------------------------------------ init
 def test_slic_init_is_deterministic_and_valid():
     img = _photo(64)
-    a = init_strokes(img, n_strokes=50, seed=7)
-    b = init_strokes(img, n_strokes=50, seed=7)
-    c = init_strokes(img, n_strokes=50, seed=8)
+    a = init_strokes(img, **SCALES, n_strokes=50, seed=7)
+    b = init_strokes(img, **SCALES, n_strokes=50, seed=7)
+    c = init_strokes(img, **SCALES, n_strokes=50, seed=8)
     assert 10 <= len(a) <= 50
     np.testing.assert_array_equal(a.to_array(), b.to_array())
     assert not np.array_equal(a.to_array(), c.to_array())      # jitter of the control points
@@ -157,10 +165,10 @@ def test_slic_init_respects_mask():
     img = _photo(48)
     mask = np.zeros((48, 48), bool)
     mask[:, 30:] = True
-    s = init_strokes(img, n_strokes=30, seed=0, mask=mask)
+    s = init_strokes(img, **SCALES, n_strokes=30, seed=0, mask=mask)
     assert len(s) > 0
     assert (s.location[:, 0] >= 29.5).all()
-    assert len(init_strokes(img, n_strokes=30, mask=np.zeros((48, 48), bool))) == 0
+    assert len(init_strokes(img, **SCALES, n_strokes=30, mask=np.zeros((48, 48), bool))) == 0
 
 
 def test_masked_init_gives_one_stroke_per_connected_part():
@@ -171,7 +179,7 @@ def test_masked_init_gives_one_stroke_per_connected_part():
     for x in (4, 30, 60, 86):
         for y in (6, 36):
             mask[y:y + 6, x:x + 6] = True          # 8 blobs; SLIC with 2 segments labels them alike
-    s = init_strokes(img, n_strokes=2, seed=0, mask=mask)
+    s = init_strokes(img, **SCALES, n_strokes=2, seed=0, mask=mask)
     assert len(s) == 8
     chord = (s.curve[:, 1] - s.curve[:, 0]).norm(dim=-1)
     assert (chord < 10).all()
@@ -216,15 +224,15 @@ def test_advected_strokes_render_the_shifted_painting():
     s = _random_strokes(40, 48, seed=9)
     flow = torch.zeros(2, 48, 48)
     flow[0] = 3.0
-    before = render(s, height=48, width=48)
-    after = render(advect(s, flow), height=48, width=48)
+    before = render(s, height=48, width=48, **LOOK)
+    after = render(advect(s, flow), height=48, width=48, **LOOK)
     torch.testing.assert_close(after[:, :, 3:], before[:, :, :-3], atol=1e-5, rtol=0)
 
 
 def test_drop_and_reseed_with_occlusion_mask():
     size = 48
     frame = _photo(size)
-    prev = init_strokes(frame, n_strokes=40, seed=0)
+    prev = init_strokes(frame, **SCALES, n_strokes=40, seed=0)
     flow = torch.zeros(2, size, size)
     flow[0] = 4.0                                    # pan: strokes near the right edge leave
     reliability = torch.ones(size, size)
@@ -257,12 +265,14 @@ def test_drop_and_reseed_with_occlusion_mask():
 @pytest.fixture(scope="module")
 def painter():
     from iovst.style.brush.paint import CONTENT_LAYERS, BrushPainter
-    from iovst.style.gatys import Gatys, GatysParams
+    from iovst.config import section_params
+    from iovst.style.gatys import Gatys
 
     torch.manual_seed(0)
-    gatys = Gatys(params=GatysParams.from_config({"optimizer": "adam", "lr": 0.02}), device="cpu",
-                  weights="random", seed=0, extra_layers=CONTENT_LAYERS)
-    bp = BrushPainter(gatys=gatys, params={"n_strokes": 40, "steps": 2, "pixel_iterations": 1})
+    p = section_params("stylize", {"optimizer": "adam", "lr": 0.02,
+                                   "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 1}})
+    gatys = Gatys(params=p, device="cpu", weights="random", seed=0, extra_layers=CONTENT_LAYERS)
+    bp = BrushPainter(gatys=gatys, params=p.brushstroke)
     style = transform.resize(data.coffee(), (32, 32), anti_aliasing=True).astype(np.float32)
     return bp, gatys.style_targets([style], None, frame_hw=(32, 32))
 
@@ -270,7 +280,7 @@ def painter():
 def test_optimize_strokes_decreases_loss(painter):
     bp, targets = painter
     frame = _photo(32)
-    s0 = init_strokes(frame, n_strokes=40, seed=0)
+    s0 = init_strokes(frame, **SCALES, n_strokes=40, seed=0)
     content = torch.from_numpy(frame).permute(2, 0, 1)[None]
     s, history = bp.optimize_strokes(s0, content, targets=targets, steps=3)
     assert len(history) == 3 and history[-1] < history[0]

@@ -18,6 +18,7 @@ from iovst.storage.cache import FrameCache
 from iovst.cli import main
 from iovst.video.frames import write_png
 from iovst.flow.masks import masks_file
+from stageparams import load, stage_params
 
 H, W, N, C = 32, 40, 6, 3
 STEP = 2.0  # the camera pans right by 2 px per frame: GT flow t -> t+1 is (-2, 0) everywhere
@@ -32,19 +33,18 @@ def setup(tmp_path: Path) -> dict:
     for k in range(2):
         f, m = tmp_path / f"flow_{k}.h5", tmp_path / f"masks_{k}.h5"
         synth.write_gt_flow(clip, f, chunk=k, chunk_size=C, offsets=[1])
-        masks_file(flow_path=f, out=m, params={})
+        masks_file(flow_path=f, out=m, params=load("masks"))
         flows.append(f)
         masks.append(m)
     style = tmp_path / "style.png"
     write_png(style, synth.photo("coffee")[::16, ::16])
-    params = {
-        "stylize": {"method": "brushstroke", "optimizer": "adam", "style_layers": ["relu1_1", "relu2_1"],
-                    "content_layers": ["relu2_1"],
-                    "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 2}},
-        "model": {"weights": "random", "torch_home": None},
-        "seed": 0,
-        "stage_version": 1,
-    }
+    params = stage_params(
+        "stylize",
+        stylize={"method": "brushstroke", "optimizer": "adam", "style_layers": ["relu1_1", "relu2_1"],
+                 "content_layers": ["relu2_1"],
+                 "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 2}},
+        model={"weights": "random", "torch_home": None},
+    )
     return {"tmp": tmp_path, "frames": frames, "meta": meta, "style": style, "params": params,
             "flow": flows, "masks": masks}
 
@@ -53,7 +53,8 @@ def argv(s: dict, k: int, *extra: str) -> list[str]:
     out = s["tmp"] / "r0" / f"chunk_{k}.h5"
     args = ["stylize", "--frames-dir", str(s["frames"]), "--meta", str(s["meta"]), "--chunk", str(k),
             "--chunk-size", str(C), "--style", str(s["style"]), "--out", str(out),
-            "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu"]
+            "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu",
+            "--style-scale", "1"]
     args += ["--flow", *map(str, s["flow"][max(0, k - 1):k + 1]), "--masks", *map(str, s["masks"][max(0, k - 1):k + 1])]
     if k > 0:
         args += ["--prev", str(s["tmp"] / "r0" / f"chunk_{k - 1}.h5")]

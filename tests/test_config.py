@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +29,9 @@ def test_defaults_filled_and_match_config_yaml():
     for section in ("extract", "flow", "masks", "stylize", "multipass", "encode", "model"):
         assert set(shipped[section]) == set(full[section]), section
         assert shipped[section] == config.validate(BASE)[section], section
+    for key in ("results", "cache", "device", "seed", "chunk_size"):
+        assert shipped[key] == config.validate(BASE)[key], key
+    assert all(s["scale"] == config.validate(BASE)["styles"]["s"]["scale"] for s in shipped["styles"].values())
 
 
 @pytest.mark.parametrize(
@@ -96,3 +101,86 @@ def test_command_line_overrides_are_read_as_the_schema_wants():
     assert cfg["extract"]["size"] == 64 and cfg["extract"]["side"] == "short"  # siblings keep their values
     with pytest.raises(ConfigError, match="'extract.size': expected integer, got str 'big'"):
         config.validate(config.deep_merge(BASE, config.parse_overrides({"extract": {"size": "big"}})))
+
+
+# ---- one source of truth: the schema's defaults, each stage's keys declared once (config.STAGES)
+def _defaults(schema: dict) -> dict:
+    """``{key: default}`` of an object schema's properties, nested objects recursed."""
+    return {k: _defaults(sub) if "properties" in sub else sub["default"] for k, sub in schema["properties"].items()}
+
+
+def _as_plain(value):
+    """A typed section (dataclass, tuples) as the JSON-like value the schema states."""
+    if dataclasses.is_dataclass(value):
+        return {f.name: _as_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return list(value) if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("section", sorted(config.SECTIONS))
+def test_typed_sections_carry_exactly_the_schema_defaults(section):
+    """The typed params built from an empty section hold the schema's defaults, field for field
+    (a default written anywhere else, e.g. a dataclass default, would show up here), and a
+    stage's --params read back carry the same typed section."""
+    schema = config.load_schema()["properties"][section]
+    typed = config.section_params(section, {})
+    assert _as_plain(typed) == _defaults(schema)
+    assert not any(f.default is not dataclasses.MISSING for f in dataclasses.fields(typed))
+    cfg = config.validate(BASE)
+    for stage, st in config.STAGES.items():
+        if section in st.keys:
+            params = config.load_stage_params(stage, config.canonical_json(config.stage_params(cfg, stage)))
+            assert getattr(params, section) == typed, stage
+
+
+def test_stage_params_one_nested_shape_and_nothing_filled_in():
+    cfg = config.validate(BASE)
+    # round 0's per-frame cache keys hash this object: the same as before STAGES existed
+    assert config.stage_params(cfg, "stylize") == {"stylize": cfg["stylize"], "model": cfg["model"],
+                                                   "seed": cfg["seed"], "stage_version": 1}
+    assert config.stage_params(cfg, "longterm") == {"flow": {"offsets": [1, 4, 16]}, "multipass": {"offsets": None},
+                                                    "stage_version": 1}
+    sent = config.stage_params(cfg, "stylize")
+    del sent["stylize"]["brushstroke"]["steps"]
+    with pytest.raises(ConfigError, match=r"^--params: config key 'stylize.brushstroke.steps': missing$"):
+        config.load_stage_params("stylize", sent)
+    with pytest.raises(ConfigError, match="'masks.sigma'"):
+        config.load_stage_params("masks", {"masks": {**cfg["masks"], "sigma": -1}, "stage_version": 1})
+    with pytest.raises(ConfigError, match="stage_version"):
+        config.load_stage_params("encode", {"encode": cfg["encode"], "stage_version": 99})
+
+
+def test_stage_commands_take_no_default_for_a_config_knob():
+    """argparse of the stage commands sets no default for a config knob (the device, the style
+    scale, VGG weights, ...): the value comes from the params / the config."""
+    from iovst.cli import COMMANDS, build_parser
+
+    def leaves(schema):
+        for k, sub in schema.get("properties", {}).items():
+            yield from leaves(sub) if "properties" in sub else [k]
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            yield from leaves(extra)
+
+    knobs = set(leaves(config.load_schema())) | {"style_scale", "style_weights"}
+    found = []
+    for command in COMMANDS:
+        parser = build_parser(command)
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+        nested = [a for a in sub._actions if isinstance(a, argparse._SubParsersAction)]  # iovst weights fetch|status
+        parsers = [sub] + [p for a in nested for p in a.choices.values()]
+        for p in parsers:
+            for action in p._actions:
+                if action.dest in knobs:
+                    found.append(action.dest)
+                    assert action.default is None, f"iovst {command} {action.option_strings}: {action.default!r}"
+    assert {"device", "style_scale", "weights", "chunk_size"} <= set(found)
+
+
+def test_vgg_layer_pattern_names_exactly_the_conv_and_relu_layers():
+    import re
+
+    from iovst.style.vgg import LAYER_NAMES
+
+    pattern = config.load_schema()["properties"]["stylize"]["properties"]["style_layers"]["items"]["pattern"]
+    candidates = {f"{t}{b}_{i}" for t in ("conv", "relu") for b in range(1, 6) for i in range(1, 5)}
+    assert {n for n in candidates if re.match(pattern, n)} == {n for n in LAYER_NAMES if not n.startswith("pool")}

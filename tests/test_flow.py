@@ -13,7 +13,7 @@ import torch
 from iovst import cli
 from iovst.storage import h5io
 import synth
-from iovst.config import canonical_json
+from stageparams import stage_json
 from iovst.errors import CacheError
 from iovst.flow.estimate import DisEstimator
 from iovst.flow.flowstore import FlowStore, MaskStore
@@ -21,9 +21,9 @@ from iovst.flow.flowstore import FlowStore, MaskStore
 
 def _params(**kw) -> str:
     p = {"method": "dis", "offsets": [1, 2], "weights": "auto", "num_flow_updates": 2, "batch_size": 3,
-         "dis_preset": "medium", "preview": True, "stage_version": 1}
+         "dis_preset": "medium", "preview": True}
     p.update(kw)
-    return canonical_json(p)
+    return stage_json("flow", flow=p)
 
 
 @pytest.fixture
@@ -172,7 +172,7 @@ def test_flow_preview(clip_dir):
     clip, tmp = clip_dir
     flow, masks, out = tmp / "flow.h5", tmp / "masks.h5", tmp / "preview.mp4"
     synth.write_gt_flow(clip, flow, chunk=0, chunk_size=5, offsets=[1, 2])
-    assert cli.main(["masks", "--flow", str(flow), "--out", str(masks), "--params", "{}"]) == 0
+    assert cli.main(["masks", "--flow", str(flow), "--out", str(masks), "--params", stage_json("masks")]) == 0
     assert cli.main(["flow-preview", "--flow", str(flow), "--masks", str(masks),
                      "--meta", str(tmp / "meta.json"), "--out", str(out)]) == 0
     probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)],

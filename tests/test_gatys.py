@@ -6,18 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from iovst.config import load_schema
+from iovst.config import StylizeParams, load_schema, section_params
 from iovst.errors import ConfigError
-from iovst.style.gatys import Gatys, GatysParams, frame_seed, rgb_to_yiq
+from iovst.style.gatys import Gatys, frame_seed, rgb_to_yiq
 from iovst.style.vgg import VGGFeatures
 
 HW = (32, 32)
 
 
-def params(**over) -> GatysParams:
+def params(**over) -> StylizeParams:
     base = {"iterations": 4, "style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu3_2"]}
     base.update(over)
-    return GatysParams.from_config(base)
+    return section_params("stylize", base)
 
 
 def model(**over) -> Gatys:
@@ -38,16 +38,16 @@ def content() -> torch.Tensor:
 
 def test_params_defaults_come_from_schema_and_bad_values_are_config_errors():
     schema = load_schema()["properties"]["stylize"]["properties"]
-    p = GatysParams.from_config({})
+    p = section_params("stylize", {})
     assert p.style_weight == schema["style_weight"]["default"]
     assert p.style_layers == tuple(schema["style_layers"]["default"])
-    assert GatysParams.from_config({"method": "gatys", "brushstroke": {}}) == p
+    assert section_params("stylize", {"method": "gatys", "brushstroke": {}}) == p
     with pytest.raises(ConfigError, match="stylize.nonsense"):
-        GatysParams.from_config({"nonsense": 1})
+        section_params("stylize", {"nonsense": 1})
     with pytest.raises(ConfigError, match="relu1_3"):
-        GatysParams.from_config({"style_layers": ["relu1_3"]})
+        section_params("stylize", {"style_layers": ["relu1_3"]})
     with pytest.raises(ConfigError, match="style_layer_weights"):
-        GatysParams.from_config({"style_layer_weights": [1.0]})
+        section_params("stylize", {"style_layer_weights": [1.0]})
 
 
 def test_vgg_truncated_frozen_and_conv_outputs_not_clobbered():

@@ -9,7 +9,7 @@ from scipy import ndimage
 from iovst import cli
 from iovst.storage import h5io
 import synth
-from iovst.config import canonical_json
+from stageparams import stage_json
 from iovst.flow.flowstore import LongtermStore, MaskStore
 from iovst.flow.masks import reliability
 from iovst.flow.longterm import closest_first
@@ -90,8 +90,7 @@ def test_masks_cli_layout(occluded_pan, tmp_path):
     clip = occluded_pan
     flow, out = tmp_path / "flow.h5", tmp_path / "masks.h5"
     synth.write_gt_flow(clip, flow, chunk=0, chunk_size=4, offsets=[1, 2])
-    params = canonical_json({"fb_ratio": 0.01, "fb_abs": 0.5, "mb_ratio": 0.01, "mb_abs": 0.002, "sigma": 0.8,
-                             "stage_version": 1})
+    params = stage_json("masks")
     assert cli.main(["masks", "--flow", str(flow), "--out", str(out), "--params", params]) == 0
     with h5io.open_checked(out, kind="masks") as f:
         assert f["N1/forward"].shape == (3, 64, 64) and f["N2/backward"].shape == (2, 64, 64)
@@ -134,8 +133,9 @@ def test_longterm_cli_across_chunk_boundaries(tmp_path):
         flow = tmp_path / f"flow_{k}.h5"
         synth.write_gt_flow(clip, flow, chunk=k, chunk_size=cs, offsets=offsets)
         mask_files.append(tmp_path / f"masks_{k}.h5")
-        assert cli.main(["masks", "--flow", str(flow), "--out", str(mask_files[-1]), "--params", "{}"]) == 0
-    params = canonical_json({"offsets": offsets, "stage_version": 1})
+        assert cli.main(["masks", "--flow", str(flow), "--out", str(mask_files[-1]),
+                         "--params", stage_json("masks")]) == 0
+    params = stage_json("longterm", flow={"offsets": offsets})
     lt_files = []
     for k in range(4):
         lt_files.append(tmp_path / f"longterm_{k}.h5")

@@ -12,6 +12,7 @@ from iovst.storage import h5io
 import synth
 from iovst.flow.masks import reliability
 from iovst.metrics import pair_warping_error, warping_error
+from stageparams import stage_json
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_mask_weights_and_errors():
 def test_metrics_cli(clip, tmp_path):
     flow, masks = tmp_path / "flow.h5", tmp_path / "masks.h5"
     synth.write_gt_flow(clip, flow, chunk=0, chunk_size=5, offsets=[1])
-    assert cli.main(["masks", "--flow", str(flow), "--out", str(masks), "--params", "{}"]) == 0
+    assert cli.main(["masks", "--flow", str(flow), "--out", str(masks), "--params", stage_json("masks")]) == 0
     r0, r1 = tmp_path / "r0.h5", tmp_path / "r1.h5"
     h5io.write_frames(r0, clip.frames[:3], first_frame=0)
     h5io.write_frames(r1, clip.frames[3:], first_frame=3)

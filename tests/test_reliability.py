@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from stageparams import stage_json
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,7 +107,7 @@ def test_stage_command_removes_a_corrupt_input_and_says_so(tmp_path):
                                    "params_hash": "x", "method": "dis"})
     _garble(flow, 0.75, 32)
     r = subprocess.run([sys.executable, "-m", "iovst", "masks", f"--flow={flow}", f"--out={tmp_path / 'm.h5'}",
-                        "--params={}"], capture_output=True, text=True)
+                        f"--params={stage_json('masks')}"], capture_output=True, text=True)
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if "error:" in ln]
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
@@ -127,7 +128,8 @@ def test_an_unreadable_frame_blames_the_extraction_only_when_the_digest_says_so(
     meta = tmp_path / "meta.json"
     fields = {"fps_num": 25, "fps_den": 1, "frame_count": 3, "width": 10, "height": 8}
     cmd = [sys.executable, "-m", "iovst", "encode", f"--frames-dir={d}", f"--meta={meta}",
-           f"--out={tmp_path / 'o.mp4'}", "--params={}", f"--log={tmp_path / 'logs' / 'encode.log'}"]
+           f"--out={tmp_path / 'o.mp4'}", f"--params={stage_json('encode')}",
+           f"--log={tmp_path / 'logs' / 'encode.log'}"]
     meta.write_text(json.dumps({**fields, "frame_digest": frames.digest(sorted(d.iterdir()))}))
     _garble(frames.frame_path(d, 1), 0.5, 4)
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -220,7 +222,7 @@ def test_disk_full_during_extract(tmp_path, make_clip):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048))
 
-    params = json.dumps({"size": 96, "side": "short", "start": 0, "count": None, "max_pixels": 10**6, "stage_version": 1})
+    params = stage_json("extract", extract={"size": 96, "max_pixels": 10**6})
     out = tmp_path / "res"
     r = subprocess.run([sys.executable, "-m", "iovst", "extract", f"--video={clip}", f"--frames-dir={out / 'frames'}",
                         f"--meta={out / 'meta.json'}", f"--params={params}"], capture_output=True, text=True,

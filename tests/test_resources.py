@@ -11,6 +11,7 @@ import pytest
 
 from iovst import config as iovst_config
 from iovst import resources as R
+from stageparams import stage_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -158,6 +159,6 @@ def test_iovst_command_records_its_slurm_job_next_to_its_output(tmp_path, monkey
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     missing = tmp_path / "missing"
     args = [f"--masks={missing}.h5", f"--meta={missing}.json", "--chunk=0", "--chunk-size=4"]
-    assert main(["longterm", *args, f"--out={out}", '--params={"offsets": [1]}']) != 0
+    assert main(["longterm", *args, f"--out={out}", f"--params={stage_json('longterm')}"]) != 0
     assert json.loads(R.marker_path(out).read_text()) == {"job_id": "42"}
     assert not out.exists()

@@ -14,6 +14,7 @@ from iovst.storage import h5io
 from iovst.cli import main
 from iovst.video.frames import write_png
 from iovst.style.gatys import Gatys
+from stageparams import stage_params
 
 H, W, N = 24, 32, 3
 
@@ -28,13 +29,12 @@ def setup(tmp_path: Path) -> dict:
     meta.write_text(json.dumps({"frame_count": N, "width": W, "height": H, "fps_num": 25, "fps_den": 1}))
     style = tmp_path / "style.png"
     write_png(style, rng.random((20, 40, 3)).astype(np.float32))
-    params = {
-        "stylize": {"method": "gatys", "iterations": 3, "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
-                    "content_layers": ["relu3_2"]},
-        "model": {"weights": "random", "torch_home": None},
-        "seed": 0,
-        "stage_version": 1,
-    }
+    params = stage_params(
+        "stylize",
+        stylize={"method": "gatys", "iterations": 3, "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
+                 "content_layers": ["relu3_2"]},
+        model={"weights": "random", "torch_home": None},
+    )
     return {"tmp": tmp_path, "frames": frames, "meta": meta, "style": style, "params": params}
 
 
@@ -42,7 +42,8 @@ def argv(s: dict, out: Path, *extra: str, chunk: int = 0, chunk_size: int = N) -
     return [
         "stylize", "--frames-dir", str(s["frames"]), "--meta", str(s["meta"]), "--chunk", str(chunk),
         "--chunk-size", str(chunk_size), "--style", str(s["style"]), "--out", str(out),
-        "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu", *extra,
+        "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu",
+        "--style-scale", "1", *extra,
     ]
 
 
@@ -139,3 +140,19 @@ def test_report_losses_prints_terms_and_writes_nothing(setup, capsys):
     for term in ("content", "style", "tv", "total", "noise"):
         assert term in text
     assert not out.exists()
+
+
+def test_report_losses_from_a_config_file_takes_its_device(setup, capsys):
+    """With --config the params and the device come from the config file (as the workflow would
+    send them); with --params the device must be given."""
+    import yaml
+
+    cfg = setup["tmp"] / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"videos": {"v": "v.mp4"}, "styles": {"s": {"images": ["s.png"]}}, "device": "cpu",
+                                   **{k: setup["params"][k] for k in ("stylize", "model")}}))
+    args = [a for a in argv(setup, setup["tmp"] / "x.h5", "--report-losses") if a not in ("--device", "cpu")]
+    i = args.index("--params")
+    assert main(args[:i] + args[i + 2:] + ["--config", str(cfg)]) == 0
+    assert "loss terms at iteration 0" in capsys.readouterr().out
+    assert main(args) == 2
+    assert "--device is required with --params" in capsys.readouterr().err

@@ -10,7 +10,7 @@ import torch
 
 from iovst import cli
 from iovst.storage import h5io
-from iovst.config import canonical_json, validate
+from iovst.config import canonical_json, load_stage_params, section_params, stage_params, validate
 from iovst.flow.flowstore import FlowStore, MaskStore
 from iovst.flow.masks import masks_file
 from iovst.flow.longterm import longterm_chunk
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 N, C, OFFSETS, ROUNDS = 6, 3, [1, 2], 2
 
 
-def _stage(cfg, *sections):
-    return canonical_json({**{s: cfg[s] for s in sections}, "stage_version": 1})
+def _stage(cfg, stage):
+    return canonical_json(stage_params(cfg, stage))
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +45,16 @@ def rendered(tmp_path_factory):
     mask = [d / f"mask_{k}.h5" for k in range(N // C)]
     for k in range(N // C):
         write_gt_flow(clip, flow[k], chunk=k, chunk_size=C, offsets=OFFSETS)
-        masks_file(flow_path=flow[k], out=mask[k], params=cfg["masks"])
+        masks_file(flow_path=flow[k], out=mask[k], params=load_stage_params("masks", stage_params(cfg, "masks")))
     for k in range(N // C):
         longterm_chunk(mask_paths=mask, n_frames=N, size=(32, 40), chunk=k, chunk_size=C,
-                       params={"offsets": OFFSETS}, out=d / f"lt_{k}.h5")
+                       params=load_stage_params("longterm", stage_params(cfg, "longterm")), out=d / f"lt_{k}.h5")
     common = ["--frames-dir", str(frames), "--meta", str(meta), "--chunk-size", str(C), "--cache-dir", str(d / "cache"),
-              "--device", "cpu", *style]
+              "--device", "cpu", "--style-scale", "1", *style]
     r = lambda p, k: d / f"r{p}_{k}.h5"  # noqa: E731
     for k in range(N // C):
         assert cli.main(["stylize", *common, "--chunk", str(k), "--out", str(r(0, k)),
-                         "--params", _stage(cfg, "stylize", "model", "seed")]) == 0
+                         "--params", _stage(cfg, "stylize")]) == 0
     for p in range(1, ROUNDS + 1):
         order = range(N // C) if p % 2 else reversed(range(N // C))
         for k in order:
@@ -63,7 +63,7 @@ def rendered(tmp_path_factory):
                 "multipass", *common, "--chunk", str(k), "--round", str(p), "--prev", str(r(p - 1, k)),
                 "--neighbors", *map(str, nb), "--flow", *map(str, flow), "--masks", *map(str, mask),
                 "--longterm", str(d / f"lt_{k}.h5"), "--out", str(r(p, k)),
-                "--params", _stage(cfg, "stylize", "multipass", "model", "seed"),
+                "--params", _stage(cfg, "multipass"),
             ]) == 0
     results = {p: h5io.chunk_frames_files([r(p, k) for k in range(N // C)]) for p in (0, ROUNDS)}
     fs, ms = FlowStore(flow), MaskStore(mask)
@@ -81,11 +81,11 @@ def test_multipass_reduces_warping_error(rendered):
 
 
 def test_multipass_keeps_the_style(rendered):
-    from iovst.style.gatys import Gatys, GatysParams
+    from iovst.style.gatys import Gatys
     from iovst.video.frames import read_frame, read_image
 
     results, _, _, cfg, d = rendered
-    g = Gatys(params=GatysParams.from_config(cfg["stylize"]), device=torch.device("cpu"), weights="random", seed=0)
+    g = Gatys(params=section_params("stylize", cfg["stylize"]), device=torch.device("cpu"), weights="random", seed=0)
     targets = g.style_targets([read_image(ROOT / "data" / "style.png")], None, frame_hw=(32, 40))
     t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None]  # noqa: E731
     style = {p: np.mean([g.loss_terms(t(results[p][i]), t(read_frame(d / "frames", i)), targets)["style"]

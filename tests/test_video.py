@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from iovst.config import StageParams, section_params
 from iovst.storage import h5io
 from iovst.demo import make_demo_clip, make_style_image
 from iovst.video.encode import chunk_frames, encode_video
@@ -21,6 +22,9 @@ from iovst.video.extract import extract, processing_size
 from iovst.video.ffmpeg import ffmpeg_exe, last_error_line
 from iovst.video.frames import frame_path, read_frame, read_image
 from iovst.video.probe import probe
+from stageparams import load, stage_json
+
+ULTRAFAST = section_params("encode", {"preset": "ultrafast"})
 
 REPO = Path(__file__).resolve().parents[1]
 #: frame i of INDEX_VIDEO is a flat gray with luma 16 + 7 i (limited range), i.e. RGB gray 7 i * 255 / 219
@@ -39,11 +43,8 @@ def frame_indices(grays: list[float]) -> list[int]:
     return [int(np.abs(table - g).argmin()) for g in grays]
 
 
-def params(size: int = 120, **over) -> dict:
-    p = {"size": size, "side": "short", "start": 0, "count": None, "max_pixels": 8847360,
-         "stage_version": 1}
-    p.update(over)
-    return p
+def params(size: int = 120, **over) -> StageParams:
+    return load("extract", extract={"size": size, **over})
 
 
 def run_extract(video: Path, tmp_path: Path, **over) -> tuple[Path, dict]:
@@ -92,7 +93,7 @@ def test_roundtrip_keeps_exact_fps_count_duration_and_audio(make_clip, tmp_path,
     assert Fraction(meta["fps_num"], meta["fps_den"]) == fps == Fraction(meta["fps"])
     assert meta["frame_count"] == frames and meta["has_audio"] and not meta["vfr"]
     out = tmp_path / "out put.mp4"
-    n = encode_video(dir_frames(frames_dir, meta), meta=meta, out=out, source=src, preset="ultrafast")
+    n = encode_video(dir_frames(frames_dir, meta), meta=meta, out=out, source=src, params=ULTRAFAST)
     assert n == frames
     info = probe(out)
     assert info.fps == fps
@@ -114,7 +115,7 @@ def test_every_frame_extracted_and_encoded_once_in_order(make_clip, tmp_path):
     assert not frame_path(frames_dir, 30).exists()
 
     out = tmp_path / "index_out.mp4"
-    encode_video(dir_frames(frames_dir, meta), meta=meta, out=out, preset="ultrafast")
+    encode_video(dir_frames(frames_dir, meta), meta=meta, out=out, params=ULTRAFAST)
     decoded = decode_video(out)
     assert frame_indices([float(f.mean()) for f in decoded]) == list(range(30))
 
@@ -139,7 +140,7 @@ def test_non_square_pixels_give_display_aspect(make_clip, tmp_path):
     assert (meta["width"], meta["height"], meta["sar"], meta["display_aspect"]) == (320, 120, "2/1", "8/3")
     assert read_frame(frames_dir, 0).shape == (120, 320, 3)
     out = tmp_path / "sar_out.mp4"
-    encode_video(dir_frames(frames_dir, meta), meta=meta, out=out, preset="ultrafast")
+    encode_video(dir_frames(frames_dir, meta), meta=meta, out=out, params=ULTRAFAST)
     info = probe(out)
     assert (info.width, info.height, info.sar, info.display_aspect) == (320, 120, 1, Fraction(8, 3))
 
@@ -157,7 +158,7 @@ def test_rotation_metadata_gives_upright_frames(make_clip, tmp_path):
     # display rotation 90 = counter-clockwise quarter turn of the stored picture
     assert np.abs(upright - np.rot90(read_frame(plain_dir, 0), 1)).mean() < 0.01
     out = tmp_path / "rot_out.mp4"
-    encode_video(dir_frames(rot_dir, meta), meta=meta, out=out, preset="ultrafast")
+    encode_video(dir_frames(rot_dir, meta), meta=meta, out=out, params=ULTRAFAST)
     info = probe(out)
     assert (info.width, info.height, info.rotation) == (120, 160, 0)
 
@@ -175,7 +176,7 @@ def test_frame_range_and_audio_trimmed_to_it(make_clip, tmp_path):
     assert not frame_path(frames_dir, 10).exists()
 
     out = tmp_path / "range_out.mp4"
-    encode_video(dir_frames(frames_dir, meta), meta=meta, out=out, source=src, preset="ultrafast")
+    encode_video(dir_frames(frames_dir, meta), meta=meta, out=out, source=src, params=ULTRAFAST)
     info = probe(out)
     assert len(decode_video(out)) == 10 and abs(info.duration - 0.4) <= 0.04
     assert abs(info.audio_duration - 0.4) <= 0.04
@@ -224,8 +225,7 @@ def test_bad_input_is_one_line_input_error(make_clip, tmp_path, kind, reason):
     frames_dir, meta = tmp_path / "out" / "frames", tmp_path / "out" / "meta.json"
     proc = subprocess.run(
         [sys.executable, "-m", "iovst", "extract", f"--video={video}", f"--frames-dir={frames_dir}",
-         f"--meta={meta}", "--params", '{"size": 64, "side": "short", "start": 0, "count": null, '
-         '"max_pixels": 100000, "stage_version": 1}'],
+         f"--meta={meta}", "--params", stage_json("extract", extract={"size": 64, "max_pixels": 100000})],
         capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -265,7 +265,7 @@ def test_encode_cli_chunks_side_by_side(make_clip, tmp_path):
     out = tmp_path / "sbs_out.mp4"
     rc = main(["encode", "--chunks", str(chunks[1]), str(chunks[0]), "--meta",
                str(tmp_path / "sbs_meta.json"), "--source", str(src), "--out", str(out),
-               "--params", '{"crf": 18, "preset": "ultrafast", "audio": true}',
+               "--params", stage_json("encode", encode={"preset": "ultrafast"}),
                "--side-by-side-source", str(frames_dir)])
     assert rc == 0
     decoded = decode_video(out)

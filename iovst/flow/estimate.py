@@ -41,7 +41,7 @@ from torchvision.models import optical_flow
 
 from .. import chunks
 from ..storage import h5io
-from ..config import params_hash
+from ..config import FlowParams, StageParams, params_hash
 from ..errors import ConfigError, InputError
 from ..video.frames import read_frame, to_uint8
 from ..runtime.device import cuda_flags
@@ -49,7 +49,6 @@ from ..runtime.weights import cached_file, load_into
 
 log = logging.getLogger(__name__)
 
-METHODS = ("auto", "raft_large", "raft_small", "dis")
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 
 
@@ -71,7 +70,7 @@ class FlowEstimator(Protocol):
 class DisEstimator:
     """OpenCV DIS optical flow on 8-bit grayscale frames (CPU)."""
 
-    def __init__(self, *, preset: str = "medium", warning: str = "") -> None:
+    def __init__(self, *, preset: str, warning: str = "") -> None:
         if preset not in DIS_PRESETS:
             raise ConfigError(f"config key 'flow.dis_preset': {preset!r} is not one of {list(DIS_PRESETS)}")
         const = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -151,12 +150,9 @@ class RaftEstimator:
         return flow.float().cpu().numpy()
 
 
-def make_estimator(params: Mapping[str, Any], *, device: torch.device) -> FlowEstimator:
+def make_estimator(params: FlowParams, *, device: torch.device) -> FlowEstimator:
     """Build the estimator for the config ``flow`` section ``params`` (``auto`` resolved here)."""
-    method = params.get("method", "auto")
-    if method not in METHODS:
-        raise ConfigError(f"config key 'flow.method': {method!r} is not one of {list(METHODS)}")
-    weights = str(params.get("weights", "auto"))
+    method, weights = params.method, params.weights
     warning = ""
     if method == "auto":
         cached = cached_file("raft_large")
@@ -168,10 +164,10 @@ def make_estimator(params: Mapping[str, Any], *, device: torch.device) -> FlowEs
                        f"(lower quality; run 'iovst weights fetch' and rerun the flow stage)")
             log.warning("!" * 20 + " %s " + "!" * 20, warning)
     if method == "dis":
-        return DisEstimator(preset=params.get("dis_preset", "medium"), warning=warning)
+        return DisEstimator(preset=params.dis_preset, warning=warning)
     return RaftEstimator(
-        model=method, weights=weights, num_flow_updates=int(params.get("num_flow_updates", 12)),
-        batch_size=int(params.get("batch_size", 4)), device=device,
+        model=method, weights=weights, num_flow_updates=params.num_flow_updates,
+        batch_size=params.batch_size, device=device,
     )
 
 
@@ -219,7 +215,7 @@ def flow_chunk(
     size: tuple[int, int],
     chunk: int,
     chunk_size: int,
-    params: Mapping[str, Any],
+    params: StageParams,
     out: str | Path,
     device: torch.device,
     estimator: FlowEstimator | None = None,
@@ -230,13 +226,11 @@ def flow_chunk(
         frames_dir: directory of ``%06d.png`` frames.
         n_frames: frames in the video; ``size``: ``(H, W)`` processing size (from meta.json).
         chunk, chunk_size: which pairs (see :func:`iovst.chunks.pair_starts`).
-        params: config ``flow`` section (+ ``stage_version``); hashed into ``params_hash``.
+        params: the stage's ``--params`` (``flow`` section); hashed into ``params_hash``.
         out: HDF5 path (written atomically).
         estimator: reuse an estimator (default: built from ``params``).
     """
-    offsets = [int(n) for n in params.get("offsets", [1])]
-    if not offsets or offsets != sorted(set(offsets)) or offsets[0] < 1:
-        raise ConfigError(f"config key 'flow.offsets': must be sorted ascending positive integers, got {offsets}")
+    offsets = list(params.flow.offsets)
     starts = {n: chunks.pair_starts(chunk, chunk_size, n_frames, n) for n in offsets}
     unusable = [n for n in offsets if n >= n_frames]
     if unusable:
@@ -244,7 +238,7 @@ def flow_chunk(
                     "masks or long-term weights for them; temporal consistency uses %s)", n_frames,
                     unusable, n_frames, [n for n in offsets if n < n_frames] or "nothing")
     needed = [i for n, r in starts.items() for t in r for i in (t, t + n)]
-    est = estimator if estimator is not None else make_estimator(params, device=device)
+    est = estimator if estimator is not None else make_estimator(params.flow, device=device)
     frames = load_frames(frames_dir, needed, size=size)
     pairs = [p for n, r in starts.items() for t in r for p in ((t, t + n), (t + n, t))]
     t0 = time.perf_counter()
@@ -261,7 +255,7 @@ def flow_chunk(
         "first_frame": chunk * chunk_size, "n_frames": int(n_frames), "offsets": offsets,
         "method": est.info["method"], "model": est.info["model"],
         "num_flow_updates": int(est.info["num_flow_updates"]), "height": int(h), "width": int(w),
-        "params_hash": params_hash(dict(params)), "weights": json.dumps(est.info["weights"], sort_keys=True),
+        "params_hash": params_hash(params.raw), "weights": json.dumps(est.info["weights"], sort_keys=True),
         "warning": est.info["warning"],
     }
     h5io.write(out, datasets, kind="flow", attrs=attrs)

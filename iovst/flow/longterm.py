@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from .. import chunks
 from ..storage import h5io
-from ..config import params_hash
-from ..errors import ConfigError, InputError
+from ..config import StageParams, params_hash
+from ..errors import InputError
 from .flowstore import DIRECTIONS, MaskStore
 
 log = logging.getLogger(__name__)
@@ -73,15 +73,14 @@ def chunk_weights(
 
 def longterm_chunk(
     *, mask_paths: Sequence[str | Path], n_frames: int, size: tuple[int, int], chunk: int, chunk_size: int,
-    params: Mapping[str, Any], out: str | Path,
+    params: StageParams, out: str | Path,
 ) -> dict[str, Any]:
     """Compute and write long-term chunk ``chunk``; return its root attributes.
 
-    ``params``: ``{"offsets": [...] (sorted ascending, subset of the flow offsets), ...}``.
+    ``params``: the stage's ``--params``; the offsets are ``multipass.offsets``, or all
+    ``flow.offsets`` when that is ``None``.
     """
-    offsets = [int(n) for n in params.get("offsets") or []]
-    if not offsets or offsets != sorted(set(offsets)) or offsets[0] < 1:
-        raise ConfigError(f"--params 'offsets': must be a non-empty ascending list of positive integers, got {offsets}")
+    offsets = list(params.multipass["offsets"] or params.flow["offsets"])
     frames = chunks.chunk_frames(chunk, chunk_size, n_frames)
     with MaskStore(mask_paths) as store:
         try:
@@ -89,7 +88,7 @@ def longterm_chunk(
         except KeyError as exc:
             raise InputError(f"longterm chunk {chunk}: {exc.args[0]}") from None
     attrs = {"first_frame": frames.start, "offsets": offsets, "n_frames": int(n_frames),
-             "height": int(size[0]), "width": int(size[1]), "params_hash": params_hash(dict(params))}
+             "height": int(size[0]), "width": int(size[1]), "params_hash": params_hash(params.raw)}
     h5io.write(out, {k: v.astype(np.float16) for k, v in datasets.items()}, kind="longterm", attrs=attrs)
     for d in DIRECTIONS:
         cover = sum(datasets[f"{d}/N{n}"] for n in offsets)

@@ -24,22 +24,20 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..storage import h5io
-from ..config import params_hash
+from ..config import MasksParams, StageParams, params_hash, section_params
 from ..errors import CacheError
 from .warp import out_of_frame, warp
 
 log = logging.getLogger(__name__)
-
-#: defaults of the config ``masks`` section (Ruder et al.'s values)
-DEFAULTS: dict[str, float] = {"fb_ratio": 0.01, "fb_abs": 0.5, "mb_ratio": 0.01, "mb_abs": 0.002, "sigma": 0.8}
 
 #: pairs processed per batch in the CLI (bounds memory at large frame sizes)
 BATCH = 8
@@ -65,26 +63,25 @@ def _grad_sq(flow: torch.Tensor) -> torch.Tensor:
 def reliability(
     flow: np.ndarray | torch.Tensor,
     flow_back: np.ndarray | torch.Tensor,
-    *,
-    fb_ratio: float = DEFAULTS["fb_ratio"],
-    fb_abs: float = DEFAULTS["fb_abs"],
-    mb_ratio: float = DEFAULTS["mb_ratio"],
-    mb_abs: float = DEFAULTS["mb_abs"],
-    sigma: float = DEFAULTS["sigma"],
+    params: MasksParams | None = None,
+    **overrides: float,
 ) -> np.ndarray | torch.Tensor:
     """Reliability of warping frame ``s`` into frame ``t`` (see the module docstring).
 
     Args:
         flow: ``(2, H, W)`` or ``(B, 2, H, W)`` flow ``w`` defined on ``t`` pointing into ``s`` (pixels).
         flow_back: same shape, the opposite flow ``ŵ`` defined on ``s`` pointing into ``t``.
-        fb_ratio, fb_abs: forward-backward (disocclusion) thresholds.
-        mb_ratio, mb_abs: motion-boundary thresholds.
-        sigma: Gaussian softening in pixels; 0 = the hard {0, 1} mask.
+        params: the config ``masks`` section (``None``: the schema's defaults): forward-backward
+            (disocclusion) thresholds ``fb_ratio``, ``fb_abs``, motion-boundary thresholds
+            ``mb_ratio``, ``mb_abs``, Gaussian softening ``sigma`` in pixels (0 = the hard {0, 1}
+            mask).
+        overrides: fields of ``params`` replaced (``sigma=0``).
 
     Returns:
         ``(H, W)`` or ``(B, H, W)`` float32 in ``[0, 1]`` on ``t``'s grid; a numpy array for
         numpy input, else a tensor on ``flow``'s device.
     """
+    p = replace(params or section_params("masks"), **overrides)
     as_numpy = isinstance(flow, np.ndarray)
     w, wh = (torch.from_numpy(np.asarray(x, np.float32)) if isinstance(x, np.ndarray) else x.float()
              for x in (flow, flow_back))
@@ -97,29 +94,23 @@ def reliability(
     wh_at = warp(wh, w)  # ŵ(x + w(x)); border padding, out-of-frame pixels are flagged below
     d2 = ((w + wh_at) ** 2).sum(dim=1)
     w2 = (w * w).sum(dim=1)
-    disoccluded = d2 >= fb_ratio * (w2 + (wh_at * wh_at).sum(dim=1)) + fb_abs
-    boundary = _grad_sq(w) > mb_ratio * w2 + mb_abs
+    disoccluded = d2 >= p.fb_ratio * (w2 + (wh_at * wh_at).sum(dim=1)) + p.fb_abs
+    boundary = _grad_sq(w) > p.mb_ratio * w2 + p.mb_abs
     hard = (~(out_of_frame(w) | disoccluded | boundary)).float()
     c = hard
-    if sigma > 0:
-        soft = _gaussian_blur((2.0 * hard - 1.0).unsqueeze(1), float(sigma)).squeeze(1).clamp(0.0, 1.0)
+    if p.sigma > 0:
+        soft = _gaussian_blur((2.0 * hard - 1.0).unsqueeze(1), p.sigma).squeeze(1).clamp(0.0, 1.0)
         c = torch.minimum(soft, hard)
     if squeeze:
         c = c.squeeze(0)
     return c.cpu().numpy() if as_numpy else c
 
 
-def mask_params(params: Mapping[str, Any]) -> dict[str, float]:
-    """The threshold keywords of :func:`reliability` from a config ``masks`` section (defaults filled)."""
-    return {k: float(params.get(k, v)) for k, v in DEFAULTS.items()}
-
-
-def masks_file(*, flow_path: str | Path, out: str | Path, params: Mapping[str, Any]) -> dict[str, Any]:
+def masks_file(*, flow_path: str | Path, out: str | Path, params: StageParams) -> dict[str, Any]:
     """Compute the masks of every pair in flow file ``flow_path`` and write them to ``out``.
 
     Returns the output's root attributes.
     """
-    kw = mask_params(params)
     t0 = time.perf_counter()
     datasets: dict[str, np.ndarray] = {}
     with h5io.open_checked(flow_path, kind="flow") as f:
@@ -127,7 +118,7 @@ def masks_file(*, flow_path: str | Path, out: str | Path, params: Mapping[str, A
         h, w = int(f.attrs["height"]), int(f.attrs["width"])
         attrs = {
             "first_frame": int(f.attrs["first_frame"]), "n_frames": int(f.attrs["n_frames"]),
-            "offsets": offsets, "height": h, "width": w, "params_hash": params_hash(dict(params)),
+            "offsets": offsets, "height": h, "width": w, "params_hash": params_hash(params.raw),
             "flow_params_hash": str(f.attrs["params_hash"]), "flow_method": str(f.attrs["method"]),
         }
         n_pairs = 0
@@ -142,8 +133,8 @@ def masks_file(*, flow_path: str | Path, out: str | Path, params: Mapping[str, A
             for i in range(0, fwd.shape[0], BATCH):
                 a = torch.from_numpy(fwd[i:i + BATCH].astype(np.float32))
                 b = torch.from_numpy(bwd[i:i + BATCH].astype(np.float32))
-                out_f[i:i + BATCH] = reliability(a, b, **kw).numpy().astype(np.float16)
-                out_b[i:i + BATCH] = reliability(b, a, **kw).numpy().astype(np.float16)
+                out_f[i:i + BATCH] = reliability(a, b, params.masks).numpy().astype(np.float16)
+                out_b[i:i + BATCH] = reliability(b, a, params.masks).numpy().astype(np.float16)
             datasets[f"N{n}/forward"] = out_f
             datasets[f"N{n}/backward"] = out_b
             n_pairs += fwd.shape[0]

@@ -13,7 +13,7 @@ from ..errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def resolve_device(spec: str = "auto") -> torch.device:
+def resolve_device(spec: str) -> torch.device:
     """Map the config's ``device`` string to a :class:`torch.device`.
 
     ``auto`` picks ``cuda`` when available, else ``cpu``. Asking for CUDA on a machine without it

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..config import parse_params
+from ..config import load_stage_params
 from ..storage.meta import load_meta
 from ..video.encode import chunk_frames, dir_frames, encode_video, side_by_side
 
@@ -19,13 +19,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--meta", required=True, help="extract's meta.json")
     parser.add_argument("--source", help="source video whose audio is added (omit: no audio)")
     parser.add_argument("--out", required=True, help="output .mp4")
-    parser.add_argument("--params", required=True, help="JSON (or @file): the config's encode section")
+    parser.add_argument("--params", required=True, help="JSON (or @file): iovst.config.stage_params(config, 'encode')")
     parser.add_argument("--side-by-side-source", metavar="DIR",
                         help="extracted source frames: write source | result side by side to --out")
 
 
 def run(args: argparse.Namespace) -> int:
-    params = parse_params(args.params)
+    params = load_stage_params("encode", args.params)
     meta = load_meta(args.meta)
     count = meta["frame_count"]
     if args.chunks:
@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
         frames = dir_frames(args.frames_dir, count)
     if args.side_by_side_source:
         frames = side_by_side(dir_frames(args.side_by_side_source, count), frames)
-    n = encode_video(frames, meta=meta, out=args.out, source=args.source, crf=params.get("crf", 18),
-                     preset=params.get("preset", "medium"), audio=params.get("audio", True))
+    n = encode_video(frames, meta=meta, out=args.out, params=params.encode, source=args.source)
     log.info("wrote %d frames to '%s'", n, args.out)
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import chunks
-from ..config import parse_params
+from ..config import load_stage_params
 from ..errors import InputError
 from ..flow.estimate import flow_chunk
 from ..storage.meta import load_meta
@@ -17,8 +17,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, required=True, help="chunk index k")
     p.add_argument("--chunk-size", type=int, required=True, help="frames per chunk")
     p.add_argument("--out", required=True, help="output HDF5 (flow chunk)")
-    p.add_argument("--params", required=True, help="JSON: config 'flow' section + stage_version (or @file)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--params", required=True, help="JSON (or @file): iovst.config.stage_params(config, 'flow')")
+    p.add_argument("--device", required=True, help="auto | cpu | cuda | cuda:N (config device)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,8 +26,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..runtime.weights import set_torch_home
 
-    params = parse_params(args.params)
-    set_torch_home(params.get("torch_home"))
+    params = load_stage_params("flow", args.params)
+    set_torch_home(params.model["torch_home"])
     meta = load_meta(args.meta)
     n_frames = meta["frame_count"]
     if args.chunk_size < 1 or not 0 <= args.chunk < chunks.n_chunks(n_frames, args.chunk_size):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import chunks
-from ..config import parse_params
+from ..config import load_stage_params
 from ..errors import InputError
 from ..flow.longterm import longterm_chunk
 from ..storage.meta import load_meta
@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", type=int, required=True, help="chunk index k")
     p.add_argument("--chunk-size", type=int, required=True, help="frames per chunk")
     p.add_argument("--out", required=True, help="output HDF5 (longterm chunk)")
-    p.add_argument("--params", required=True, help='JSON: {"offsets": [...], "stage_version": ...} (or @file)')
+    p.add_argument("--params", required=True, help="JSON (or @file): iovst.config.stage_params(config, 'longterm')")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--chunk {args.chunk}: out of range for {n_frames} frames / chunk size {args.chunk_size}")
     longterm_chunk(
         mask_paths=args.masks, n_frames=n_frames, size=(meta["height"], meta["width"]), chunk=args.chunk,
-        chunk_size=args.chunk_size, params=parse_params(args.params), out=args.out,
+        chunk_size=args.chunk_size, params=load_stage_params("longterm", args.params), out=args.out,
     )
     return 0

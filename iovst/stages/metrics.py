@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--masks", nargs="+", help="mask chunk HDF5 files of the input video")
     p.add_argument("--frames-dir", default=None, help="source frames (needed for content/style losses)")
     p.add_argument("--style", action="append", default=None, help="style image(s): also report content/style loss")
-    p.add_argument("--weights", default="auto", help="VGG-19 weights for the losses (auto | imagenet | random | path)")
+    p.add_argument("--weights", help="VGG-19 weights for the losses (auto | imagenet | random | path; "
+                   "default: the config's model.weights default)")
     p.add_argument("--json", default=None, help="also write the metrics as JSON here")
 
 

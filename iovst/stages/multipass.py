@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import parse_params
+from ..config import load_stage_params
 from ..runtime.device import resolve_device
 from ..storage import h5io
 from ..storage.meta import load_meta
@@ -25,15 +25,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--longterm", required=True, type=Path)
     p.add_argument("--style", action="append", required=True, type=Path, help="style image (repeat for a blend)")
     p.add_argument("--style-weight", action="append", type=float, default=None)
-    p.add_argument("--style-scale", type=float, default=1.0)
+    p.add_argument("--style-scale", type=float, required=True, help="config styles.<name>.scale")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--cache-dir", required=True, type=Path)
-    p.add_argument("--params", required=True, help="JSON: {stylize, multipass, model, seed, stage_version}")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--params", required=True, help="JSON (or @file): iovst.config.stage_params(config, 'multipass')")
+    p.add_argument("--device", required=True, help="auto | cpu | cuda | cuda:N (config device)")
 
 
 def run(args: argparse.Namespace) -> int:
-    params = parse_params(args.params)
+    params = load_stage_params("multipass", args.params)
     meta = load_meta(args.meta)
     first, frames, cache = run_chunk(
         frames_dir=args.frames_dir, meta=meta, round_=args.round, chunk=args.chunk,

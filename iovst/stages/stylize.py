@@ -7,12 +7,12 @@ import logging
 import time
 
 from ..chunks import chunk_frames
-from ..config import parse_params
+from .. import config
 from ..errors import ConfigError
 from ..runtime.device import resolve_device
 from ..storage.meta import load_meta
-from ..style.stylize import check_params, params_from_config, report_losses, stylize_chunk
-from ..style.stylizer import METHODS, Chunk, load_stylizer
+from ..style.stylize import report_losses, stylize_chunk
+from ..style.stylizer import METHODS, STAGE, Chunk, load_stylizer
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +26,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="style image (repeat the option for a blend: --style=a.png --style=b.png)")
     p.add_argument("--style-weight", dest="style_weights", action="append", type=float, default=None, metavar="W",
                    help="blend weight per style image (normalised to sum 1; default equal)")
-    p.add_argument("--style-scale", type=float, default=1.0,
-                   help="style image area relative to the frame area (default 1)")
+    p.add_argument("--style-scale", type=float, required=True,
+                   help="style image area relative to the frame area (config styles.<name>.scale)")
     p.add_argument("--out", help="result chunk R.h5 (required unless --report-losses)")
     p.add_argument("--cache-dir", help="undeclared per-frame cache root (required unless --report-losses)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--params", help="JSON (or @file): see 'iovst.style.stylize' docstring")
+    src.add_argument("--params", help="JSON (or @file): iovst.config.stage_params(config, 'stylize')")
     src.add_argument("--config", help="take the params from this config file (handy with --report-losses)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N (required with --params; with --config: its device)")
     p.add_argument("--report-losses", action="store_true",
                    help="print each loss term at iteration 0 for the chunk's first frame and exit")
     p.add_argument("--prev", metavar="R.h5",
@@ -45,10 +45,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    params = check_params(parse_params(args.params) if args.params else params_from_config(args.config))
-    method = params["stylize"].get("method", "gatys")
-    if method not in METHODS:
-        raise ConfigError(f"config key 'stylize.method': {method!r} is not available (have {sorted(METHODS)})")
+    if args.params:
+        params, device_spec = config.load_stage_params(STAGE, args.params), args.device
+        if device_spec is None:
+            raise ConfigError("stylize: --device is required with --params")
+    else:  # the params as the workflow would send them for this config
+        cfg = config.load(args.config)
+        params = config.load_stage_params(STAGE, config.stage_params(cfg, STAGE))
+        device_spec = args.device or cfg["device"]
+    method = params.stylize.method
     if not args.report_losses and (not args.out or not args.cache_dir):
         raise ConfigError("stylize: --out and --cache-dir are required (unless --report-losses)")
     if args.style_weights is not None and len(args.style_weights) != len(args.style):
@@ -67,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     chunk = Chunk(frames_dir=args.frames_dir, hw=hw, chunk=args.chunk, indices=indices, prev=args.prev,
                   flow=args.flow, masks=args.masks)
     METHODS[method].check_inputs(chunk, report_only=args.report_losses)
-    device = resolve_device(args.device)
+    device = resolve_device(device_spec)
     t0 = time.perf_counter()
     stylizer, style_digest = load_stylizer(
         method=method, params=params, style_paths=args.style, style_weights=args.style_weights,
@@ -76,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     log.info("%s model and style targets ready (%.1f s, weights %s)", method, time.perf_counter() - t0,
              stylizer.weights_info.source)
     if args.report_losses:
-        print(report_losses(stylizer, chunk, seed=params["seed"]))
+        print(report_losses(stylizer, chunk, seed=params.seed))
         return 0
     stylize_chunk(stylizer, chunk, params=params, style_digest=style_digest, style_paths=args.style,
                   style_weights=args.style_weights, style_scale=args.style_scale, out=args.out,

@@ -31,25 +31,21 @@ the content frame's chroma in YIQ (then clamped to ``[0, 1]``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import lbfgs, losses
-from ..config import load_schema
-from ..errors import ConfigError
+from ..config import StylizeParams
 from ..runtime.device import cuda_flags
-from .vgg import LAYER_NAMES, VGGFeatures
+from .vgg import VGGFeatures
 
 #: One temporal term: (neighbour's stylised frame warped onto this frame ``(1, 3, H, W)``,
 #: its weight ``c`` ``(1, 1, H, W)`` in [0, 1]).
 TemporalTerm = tuple[torch.Tensor, torch.Tensor]
-
-#: Keys of the config ``stylize`` section that are not Gatys parameters.
-_OTHER_METHOD_KEYS = ("method", "brushstroke")
 
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
@@ -84,73 +80,6 @@ def frame_seed(seed: int, index: int) -> int:
 
 
 @dataclass(frozen=True)
-class GatysParams:
-    """Parameters of the Gatys optimisation = the config ``stylize`` section (minus ``method`` and
-    ``brushstroke``). See ``config.schema.yaml`` for meanings and defaults."""
-
-    content_layers: tuple[str, ...]
-    content_weight: float
-    style_layers: tuple[str, ...]
-    style_layer_weights: tuple[float, ...] | None
-    style_weight: float
-    tv_weight: float
-    original_colors: bool
-    optimizer: str
-    lr: float
-    history_size: int
-    iterations: int
-    early_stop_tol: float
-    early_stop_window: int
-    init: str
-
-    def __post_init__(self) -> None:
-        for key in ("content_layers", "style_layers"):
-            names = getattr(self, key)
-            if not names:
-                raise ConfigError(f"config key 'stylize.{key}': needs at least 1 layer")
-            bad = [n for n in names if n not in LAYER_NAMES]
-            if bad:
-                raise ConfigError(f"config key 'stylize.{key}': {bad[0]!r} is not a VGG-19 layer")
-        lw = self.style_layer_weights
-        if lw is not None and (len(lw) != len(self.style_layers) or min(lw) < 0 or sum(lw) <= 0):
-            raise ConfigError(
-                f"config key 'stylize.style_layer_weights': need {len(self.style_layers)} weight(s) >= 0 "
-                f"with a positive sum, got {list(lw)}"
-            )
-        if self.optimizer not in ("lbfgs", "adam"):
-            raise ConfigError(f"config key 'stylize.optimizer': {self.optimizer!r} is not one of ['lbfgs', 'adam']")
-        if self.init not in ("content", "noise"):
-            raise ConfigError(f"config key 'stylize.init': {self.init!r} is not one of ['content', 'noise']")
-        if not 1 <= self.history_size <= 20:
-            raise ConfigError(f"config key 'stylize.history_size': {self.history_size} out of range (1..20)")
-        if self.iterations < 1 or self.early_stop_window < 1:
-            raise ConfigError("config key 'stylize.iterations'/'stylize.early_stop_window': must be >= 1")
-        for key in ("content_weight", "style_weight", "tv_weight", "early_stop_tol"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"config key 'stylize.{key}': {getattr(self, key)} out of range (must be >= 0)")
-        if self.lr <= 0:
-            raise ConfigError(f"config key 'stylize.lr': {self.lr} out of range (must be > 0)")
-
-    @classmethod
-    def from_config(cls, section: Mapping[str, Any]) -> "GatysParams":
-        """Build from a config ``stylize`` section; absent keys take the schema's defaults.
-
-        Raises:
-            ConfigError: unknown key or invalid value, naming ``stylize.<key>``.
-        """
-        schema = load_schema()["properties"]["stylize"]["properties"]
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(section) - set(names) - set(_OTHER_METHOD_KEYS))
-        if unknown:
-            raise ConfigError(f"config key 'stylize.{unknown[0]}': unknown key")
-        values: dict[str, Any] = {}
-        for n in names:
-            v = section[n] if n in section else schema[n]["default"]
-            values[n] = tuple(v) if isinstance(v, list) else v
-        return cls(**values)
-
-
-@dataclass(frozen=True)
 class StyleTargets:
     """Blended style Grams, computed once per job by :meth:`Gatys.style_targets`.
 
@@ -171,7 +100,7 @@ class Gatys:
     """Gatys stylisation with a frozen VGG-19.
 
     Args:
-        params: the optimisation parameters.
+        params: the config ``stylize`` section (the optimisation; ``method``, ``brushstroke`` unused here).
         device: where VGG and the optimisation run.
         weights: VGG-19 weights spec (``auto | imagenet | random | <path>``).
         seed: seed of random VGG weights (only used when the weights are random).
@@ -182,7 +111,7 @@ class Gatys:
         style_layer_weights: ``{style layer: weight}``, normalised to sum 1.
     """
 
-    def __init__(self, *, params: GatysParams, device: torch.device | str, weights: str = "auto", seed: int = 0,
+    def __init__(self, *, params: StylizeParams, device: torch.device | str, weights: str, seed: int,
                  extra_layers: Sequence[str] = ()) -> None:
         self.params = params
         self.device = torch.device(device)

@@ -33,6 +33,7 @@ import torch
 from ..storage import h5io
 from ..storage.cache import FrameCache, hash_arrays, make_key
 from ..chunks import chunk_frames
+from ..config import StageParams
 from ..errors import InputError
 from ..flow.flowstore import FlowStore, LongtermStore, MaskStore
 from ..video.frames import read_frame
@@ -94,7 +95,7 @@ def run_chunk(
     styles: list[Path],
     style_weights: list[float] | None,
     style_scale: float,
-    params: dict[str, Any],
+    params: StageParams,
     cache_dir: Path,
     device: torch.device,
 ) -> tuple[int, np.ndarray, FrameCache]:
@@ -104,8 +105,8 @@ def run_chunk(
     """
     n_frames = int(meta["frame_count"])
     frames = chunk_frames(chunk, chunk_size, n_frames)
-    mp = params["multipass"]
-    delta = float(mp["blend"])
+    mp = params.multipass
+    delta = mp.blend
 
     first, prev = h5io.read_frames(prev_file)
     if first != frames.start or prev.shape[0] != len(frames):
@@ -120,8 +121,7 @@ def run_chunk(
         style_scale=style_scale, frame_hw=(int(meta["height"]), int(meta["width"])), device=device,
     )
     cache = FrameCache(cache_dir, "multipass")
-    key_params = {k: params[k] for k in ("stylize", "multipass", "model", "seed", "stage_version")}
-    use_temporal = round_ >= int(mp["temporal_from"]) and float(mp["temporal_weight"]) > 0
+    use_temporal = round_ >= mp.temporal_from and mp.temporal_weight > 0
     direction = "from_prev" if round_ % 2 == 1 else "from_next"
     sign = -1 if round_ % 2 == 1 else 1
 
@@ -146,16 +146,16 @@ def run_chunk(
                 temporal.append((wj, torch.from_numpy(w).to(device).reshape(1, 1, *w.shape)))
         x0_np = to_image(x0)
         key = make_key(
-            "multipass", key_params, style_digest, f"round={round_}", f"frame={i}",
+            "multipass", params.raw, style_digest, f"round={round_}", f"frame={i}",
             hash_arrays(content, x0_np, *[to_image(a) for a, _ in temporal], *[b.cpu().numpy() for _, b in temporal]),
         )
         result = cache.get(key, shape=content.shape)
         if result is None:
             out = stylizer.refine(
                 to_tensor(content, device), init=x0,
-                iterations=int(mp["iterations"]), temporal=temporal,
-                temporal_weight=float(mp["temporal_weight"]) if temporal else 0.0,
-                seed=int(params["seed"]) * 1_000_003 + round_ * 10_007 + i,
+                iterations=mp.iterations, temporal=temporal,
+                temporal_weight=mp.temporal_weight if temporal else 0.0,
+                seed=params.seed * 1_000_003 + round_ * 10_007 + i,
             )
             result = _f16(to_image(out))
             # log before caching: a kill between the two is counted as (at most) one recomputation

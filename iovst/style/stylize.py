@@ -4,16 +4,17 @@
 Command line::
 
     iovst stylize --frames-dir D --meta M --chunk K --chunk-size C --style IMG... \\
-        [--style-weights W...] [--style-scale S] --out R.h5 --cache-dir CACHE --params JSON \\
+        [--style-weight W...] --style-scale S --out R.h5 --cache-dir CACHE --params JSON \\
         --device DEV [--report-losses] [--prev R0_{K-1}.h5] [--flow F.h5...] [--masks M.h5...]
 
-``--params`` (inline JSON or ``@file``), one canonical JSON object::
+``--params`` (inline JSON or ``@file``), one canonical JSON object, every key present
+(:func:`iovst.config.stage_params`, read back by :func:`iovst.config.load_stage_params`)::
 
-    {"stylize": {...},       # the config's `stylize` section, defaults filled (method, layers, weights,
+    {"stylize": {...},       # the config's `stylize` section (method, layers, weights,
                              #   optimizer, iterations, init, original_colors, brushstroke, ...)
      "model": {"weights": "auto", "torch_home": null},   # the config's `model` section
      "seed": 0,              # the config's global seed (per-frame seeds derive from it)
-     "stage_version": 2}     # iovst.config.STAGE_VERSIONS["stylize"]
+     "stage_version": 2}     # iovst.config.STAGES["stylize"].version
 
 Style images, their blend weights and scale come from ``--style``, ``--style-weights`` and
 ``--style-scale`` (config ``styles.<name>``); they enter the cache key through the decoded images'
@@ -54,44 +55,17 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..config import canonical_json, params_hash
-from ..errors import ConfigError
+from ..config import StageParams, canonical_json, params_hash
 from ..storage import h5io
 from ..storage.cache import FrameCache
 from .gatys import frame_seed
 from .stylizer import STAGE, Chunk, FrameKeys, Stylizer
 
 log = logging.getLogger(__name__)
-
-PARAMS_KEYS = ("stylize", "model", "seed", "stage_version")
-
-
-def check_params(params: Any) -> dict[str, Any]:
-    """``params`` if it is a valid ``--params`` object of this stage, else ``ConfigError``."""
-    if not isinstance(params, dict):
-        raise ConfigError("--params: expected a JSON object {stylize, model, seed, stage_version}")
-    missing = [k for k in PARAMS_KEYS if k not in params]
-    if missing:
-        raise ConfigError(f"--params: missing key '{missing[0]}' (expected {', '.join(PARAMS_KEYS)})")
-    if not isinstance(params["stylize"], dict) or not isinstance(params["model"], dict):
-        raise ConfigError("--params: 'stylize' and 'model' must be objects (the config sections)")
-    if not isinstance(params["seed"], int) or params["seed"] < 0:
-        raise ConfigError(f"--params: 'seed' must be an integer >= 0, got {params['seed']!r}")
-    return params
-
-
-def params_from_config(path: str | Path) -> dict[str, Any]:
-    """The ``--params`` object of this stage built from a config file (validated, defaults filled)."""
-    from ..config import STAGE_VERSIONS, load
-
-    cfg = load(path)
-    return {"stylize": cfg["stylize"], "model": cfg["model"], "seed": cfg["seed"],
-            "stage_version": STAGE_VERSIONS[STAGE]}
-
 
 def report_losses(stylizer: Stylizer, chunk: Chunk, *, seed: int) -> str:
     """The loss terms at iteration 0 for the chunk's first frame (``--report-losses``)."""
@@ -104,18 +78,18 @@ def report_losses(stylizer: Stylizer, chunk: Chunk, *, seed: int) -> str:
     return "\n".join(lines)
 
 
-def stylize_chunk(stylizer: Stylizer, chunk: Chunk, *, params: Mapping[str, Any], style_digest: str,
+def stylize_chunk(stylizer: Stylizer, chunk: Chunk, *, params: StageParams, style_digest: str,
                   style_paths: Sequence[str], style_weights: Sequence[float] | None, style_scale: float,
                   out: str | Path, cache_dir: str | Path) -> None:
     """Stylise ``chunk`` (reusing cached frames) and write it to ``out`` (``kind=frames``)."""
     cache = FrameCache(Path(cache_dir), STAGE)
-    results, extra = stylizer.stylize_chunk(chunk, cache=cache, keys=FrameKeys(params, style_digest))
+    results, extra = stylizer.stylize_chunk(chunk, cache=cache, keys=FrameKeys(params.raw, style_digest))
     blend = list(style_weights or [1.0] * len(style_paths))
     h5io.write_frames(
         out, np.stack(results), first_frame=chunk.indices.start,
         attrs={
-            "round": 0, "method": stylizer.method, "params_hash": params_hash(params),
-            "stage_version": params["stage_version"],
+            "round": 0, "method": stylizer.method, "params_hash": params_hash(params.raw),
+            "stage_version": params.version,
             "weights": canonical_json(stylizer.weights_info.as_dict()), "warning": stylizer.weights_info.warning,
             "styles": json.dumps([str(p) for p in style_paths]),
             "style_weights": [w / sum(blend) for w in blend], "style_scale": style_scale,

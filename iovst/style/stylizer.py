@@ -31,7 +31,8 @@ from ..storage import h5io
 from ..storage.cache import FrameCache, hash_arrays, make_key
 from ..tensors import to_image, to_tensor
 from ..video.frames import read_frame, read_image
-from .gatys import Gatys, GatysParams, TemporalTerm, frame_seed
+from ..config import StageParams, StylizeParams
+from .gatys import Gatys, TemporalTerm, frame_seed
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class GatysStylizer:
     """Per-frame Gatys stylisation (:class:`Stylizer`): frames are independent.
 
     Args:
-        section: the config ``stylize`` section.
+        stylize: the config ``stylize`` section.
         styles: style images ``(h, w, 3)`` float32 in [0, 1].
         style_weights: blend weight per style image (``None``: equal).
         style_scale: style image area relative to the frame area.
@@ -124,10 +125,10 @@ class GatysStylizer:
 
     method = "gatys"
 
-    def __init__(self, *, section: Mapping[str, Any], styles: Sequence[np.ndarray],
+    def __init__(self, *, stylize: StylizeParams, styles: Sequence[np.ndarray],
                  style_weights: Sequence[float] | None, style_scale: float, frame_hw: tuple[int, int],
                  device: torch.device, weights: str, seed: int, extra_layers: Sequence[str] = ()) -> None:
-        self.params = GatysParams.from_config(section)
+        self.params = stylize
         self.model = Gatys(params=self.params, device=device, weights=weights, seed=seed, extra_layers=extra_layers)
         self.targets = self.model.style_targets(styles, style_weights, frame_hw=frame_hw, scale=style_scale)
         self.weights_info: WeightsInfo = self.model.weights_info
@@ -194,11 +195,11 @@ class BrushStylizer(GatysStylizer):
 
     method = "brushstroke"
 
-    def __init__(self, *, section: Mapping[str, Any], **kwargs: Any) -> None:
+    def __init__(self, *, stylize: StylizeParams, **kwargs: Any) -> None:
         from .brush.paint import CONTENT_LAYERS, BrushPainter
 
-        super().__init__(section=section, **kwargs, extra_layers=CONTENT_LAYERS)
-        self.painter = BrushPainter(gatys=self.model, params=section.get("brushstroke", {}))
+        super().__init__(stylize=stylize, **kwargs, extra_layers=CONTENT_LAYERS)
+        self.painter = BrushPainter(gatys=self.model, params=stylize.brushstroke)
 
     @classmethod
     def check_inputs(cls, chunk: Chunk, *, report_only: bool) -> None:
@@ -313,7 +314,7 @@ def _weights_key(info: WeightsInfo) -> dict[str, str]:
 def load_stylizer(
     *,
     method: str,
-    params: Mapping[str, Any],
+    params: StageParams,
     style_paths: Sequence[str | Path],
     style_weights: Sequence[float] | None,
     style_scale: float,
@@ -323,18 +324,18 @@ def load_stylizer(
     """Build a stylizer of ``method`` (model + style targets, once per job) and its style digest.
 
     Args:
-        params: ``{"stylize", "model", "seed", ...}`` (the stage's ``--params``).
+        params: the stage's ``--params`` (``stylize``, ``model``, ``seed``).
 
     Style images are read first, so a missing or corrupt one fails (``InputError`` naming it)
     before any model work. The digest (hex) covers the style images' pixels, blend weights, scale
     and where the VGG weights came from: it goes into every per-frame cache key.
     """
     styles = [read_image(p) for p in style_paths]
-    set_torch_home(params["model"].get("torch_home"))
+    set_torch_home(params.model.torch_home)
     stylizer = METHODS[method](
-        section=params["stylize"], styles=styles, style_weights=style_weights,
+        stylize=params.stylize, styles=styles, style_weights=style_weights,
         style_scale=style_scale, frame_hw=frame_hw, device=device,
-        weights=params["model"].get("weights", "auto"), seed=params["seed"],
+        weights=params.model.weights, seed=params.seed,
     )
     digest = make_key(
         "style", {"style_weights": list(style_weights or []), "style_scale": style_scale,

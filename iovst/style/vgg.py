@@ -66,7 +66,7 @@ class VGGFeatures(nn.Module):
         InputError: weights unavailable or not VGG-19 weights.
     """
 
-    def __init__(self, *, layers: Iterable[str], weights: str = "auto", seed: int = 0) -> None:
+    def __init__(self, *, layers: Iterable[str], weights: str, seed: int = 0) -> None:
         super().__init__()
         wanted = set(layers)
         unknown = sorted(wanted - set(LAYER_NAMES))

@@ -25,6 +25,7 @@ import ffmpeg as graph
 import numpy as np
 
 from . import ffmpeg
+from ..config import EncodeParams
 from ..storage import h5io
 from ..storage.atomic import atomic_path
 from ..errors import CacheError
@@ -85,8 +86,7 @@ def _rgb24(frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> Iterator[np.
 
 
 def encode_video(frames: Iterable[np.ndarray], *, meta: Mapping[str, Any], out: str | Path,
-                 source: str | Path | None = None, crf: int = 18, preset: str = "medium",
-                 audio: bool = True) -> int:
+                 params: EncodeParams, source: str | Path | None = None) -> int:
     """Encode ``frames`` to the H.264 MP4 ``out`` (atomically); return the number of frames.
 
     Args:
@@ -95,9 +95,9 @@ def encode_video(frames: Iterable[np.ndarray], *, meta: Mapping[str, Any], out: 
         meta: extract's meta.json: ``fps_num``/``fps_den`` (exact rate), ``frame_count``,
             ``start_time`` (s), ``has_audio``, ``audio_codec``, ``audio_duration`` (s), ``color``.
         out: output ``.mp4`` path.
+        params: the config ``encode`` section: ``crf``, ``preset`` (libx264 quality, 0-51, lower is
+            better, and speed preset), ``audio`` (add the source's audio if it has any).
         source: the source video whose first audio stream is added (None: no audio).
-        crf, preset: libx264 quality (0-51, lower is better) and speed preset.
-        audio: add the source's audio if it has any.
 
     Raises:
         ValueError: no frames, odd/inconsistent frame sizes, or a frame count other than
@@ -115,8 +115,8 @@ def encode_video(frames: Iterable[np.ndarray], *, meta: Mapping[str, Any], out: 
     color = meta.get("color") or {}
     streams = [h264(ffmpeg.raw_rgb24_input(width, height, fps), primaries=color.get("primaries") or "bt709",
                     transfer=color.get("transfer") or "bt709")]
-    options = h264_options(crf=crf, preset=preset)
-    if audio and source is not None and meta.get("has_audio"):
+    options = h264_options(crf=params.crf, preset=params.preset)
+    if params.audio and source is not None and meta.get("has_audio"):
         audio_stream, audio_options = _audio(meta, source)
         streams.append(audio_stream)
         options.update(audio_options)

@@ -18,13 +18,13 @@ import secrets
 import shutil
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import ffmpeg as graph
 
 from . import ffmpeg
 from ..storage.atomic import TMP_PREFIX, write_json
-from ..config import STAGE_VERSIONS, params_hash
+from ..config import StageParams, params_hash
 from ..errors import ConfigError, InputError
 from .frames import PATTERN, digest as frames_digest
 from .probe import VideoInfo, probe
@@ -99,27 +99,26 @@ def _remove_stale(frames_dir: Path, meta_path: Path) -> None:
 
 
 def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
-            params: Mapping[str, Any]) -> dict[str, Any]:
+            params: StageParams) -> dict[str, Any]:
     """Decode ``video`` into ``frames_dir/%06d.png`` and write ``meta_path``; return the meta dict.
 
     Args:
         video: source video file.
         frames_dir: output directory (replaced atomically; a stale one is removed first).
         meta_path: output meta.json (fields: see docs/ARCHITECTURE.md).
-        params: the config's ``extract`` section (``size``, ``side``, ``start``, ``count``,
-            ``max_pixels``) plus ``stage_version``.
+        params: the stage's ``--params`` (the config's ``extract`` section).
 
     Raises:
         InputError: unusable video, or no frame in the requested range.
         ConfigError: processing size above ``max_pixels``.
     """
     frames_dir, meta_path = Path(frames_dir), Path(meta_path)
-    size, side = int(params["size"]), str(params["side"])
-    start, count = int(params.get("start") or 0), params.get("count")
+    p = params.extract
+    size, side, start, count = p.size, p.side, p.start, p.count
     _remove_stale(frames_dir, meta_path)
     info = probe(video)
     width, height = processing_size(info, size=size, side=side)
-    max_pixels = int(params["max_pixels"])
+    max_pixels = p.max_pixels
     if width * height > max_pixels:
         fit = _suggest_size(info, size=size, side=side, max_pixels=max_pixels)
         if math.prod(processing_size(info, size=fit, side=side)) > max_pixels:
@@ -179,8 +178,8 @@ def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
         "vfr": info.vfr, "start_frame": start,
         "start_time": info.start_time + float(start / info.fps),
         "frame_digest": digest,
-        "stage_version": params.get("stage_version", STAGE_VERSIONS["extract"]),
-        "params_hash": params_hash(dict(params)),
+        "stage_version": params.version,
+        "params_hash": params_hash(params.raw),
     }
     write_json(meta_path, meta)
     log.info("video '%s': %d frames -> '%s'", video, n, frames_dir)

@@ -102,7 +102,6 @@ FLOW_OFFSETS = config["flow"]["offsets"]
 MP_OFFSETS = config["multipass"]["offsets"] or FLOW_OFFSETS
 MAX_MP_OFFSET = max(MP_OFFSETS)
 FINAL_ROUND = PASSES
-STAGE = iovst_config.STAGE_VERSIONS
 
 
 wildcard_constraints:
@@ -118,22 +117,11 @@ def job_resources(stage, output):
     return rule_resources(stage, config, output=output, meta=f"{R}/{{video}}/meta.json")
 
 
-def stage_params(stage, *sections, **extra):
-    """Canonical JSON of the config section(s) a stage depends on + its code version.
-
-    One section: that section's keys at the top level (``{"size": 512, ..., "stage_version": 1}``);
-    several: ``{"stylize": {...}, "model": {...}, ..., "stage_version": 1}``.
-
-    It is both the rule's ``params:`` (a change reruns exactly the dependent jobs) and the
-    ``--params`` of the ``iovst`` subcommand.
-    """
-    if len(sections) == 1:  # single-section stages get the section itself
-        d = dict(config[sections[0]])
-    else:
-        d = {s: config[s] for s in sections}
-    d.update(extra)
-    d["stage_version"] = STAGE[stage]
-    return iovst_config.canonical_json(d)
+def stage_params(stage):
+    """Canonical JSON of the config keys ``stage`` depends on + its code version, as declared in
+    ``iovst.config.STAGES`` (``iovst.config.stage_params``): both the rule's ``params:`` (a change
+    reruns exactly the dependent jobs) and the ``--params`` of the ``iovst`` subcommand."""
+    return iovst_config.canonical_json(iovst_config.stage_params(config, stage))
 
 
 _META = {}

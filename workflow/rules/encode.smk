@@ -6,7 +6,7 @@ rule encode:
     output:
         f"{R}/{{video}}/{{style}}/{{video}}_{{style}}.mp4",
     params:
-        json=stage_params("encode", "encode"),
+        json=stage_params("encode"),
     resources:
         **job_resources("encode", f"{R}/{{video}}/{{style}}/{{video}}_{{style}}.mp4"),
     conda:
@@ -27,7 +27,7 @@ rule side_by_side:
     output:
         f"{R}/{{video}}/{{style}}/{{video}}_{{style}}_side_by_side.mp4",
     params:
-        json=stage_params("encode", "encode"),
+        json=stage_params("encode"),
     resources:
         **job_resources("side_by_side", f"{R}/{{video}}/{{style}}/{{video}}_{{style}}_side_by_side.mp4"),
     conda:
@@ -47,7 +47,7 @@ rule preview_round:
     output:
         f"{R}/{{video}}/{{style}}/preview_r{{p}}.mp4",
     params:
-        json=stage_params("encode", "encode"),
+        json=stage_params("encode"),
     resources:
         **job_resources("preview_round", f"{R}/{{video}}/{{style}}/preview_r{{p}}.mp4"),
     conda:

@@ -5,7 +5,7 @@ checkpoint extract:
         meta=f"{R}/{{video}}/meta.json",
         frames=directory(f"{R}/{{video}}/frames"),
     params:
-        json=stage_params("extract", "extract"),
+        json=stage_params("extract"),
     resources:
         **job_resources("extract", f"{R}/{{video}}/meta.json"),
     conda:

@@ -7,7 +7,7 @@ rule flow:
     params:
         chunk_size=C,
         device=config["device"],
-        json=stage_params("flow", "flow", torch_home=config["model"]["torch_home"]),
+        json=stage_params("flow"),
     threads: 2
     resources:
         gpu=1,
@@ -28,7 +28,7 @@ rule masks:
     output:
         f"{R}/{{video}}/masks/chunk_{{k}}.h5",
     params:
-        json=stage_params("masks", "masks"),
+        json=stage_params("masks"),
     resources:
         **job_resources("masks", f"{R}/{{video}}/masks/chunk_{{k}}.h5"),
     conda:
@@ -47,7 +47,7 @@ rule longterm:
         f"{R}/{{video}}/longterm/chunk_{{k}}.h5",
     params:
         chunk_size=C,
-        json=stage_params("longterm", offsets=MP_OFFSETS),
+        json=stage_params("longterm"),
     resources:
         **job_resources("longterm", f"{R}/{{video}}/longterm/chunk_{{k}}.h5"),
     conda:

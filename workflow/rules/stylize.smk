@@ -10,7 +10,7 @@ rule stylize:
         chunk_size=C,
         cache=CACHE,
         device=config["device"],
-        json=stage_params("stylize", "stylize", "model", "seed"),
+        json=stage_params("stylize"),
         style=lambda wc: style_args(wc.style),
         extra=_opt_args,
     threads: 2
@@ -41,7 +41,7 @@ rule multipass:
         chunk_size=C,
         cache=CACHE,
         device=config["device"],
-        json=stage_params("multipass", "stylize", "multipass", "model", "seed"),
+        json=stage_params("multipass"),
         style=lambda wc: style_args(wc.style),
         neighbors=lambda wc, input: " ".join(shlex.quote(str(p)) for p in input.get("neighbors", [])),
     threads: 2

@@ -40,8 +40,8 @@ def _segment_extents(labels: np.ndarray, proj: np.ndarray, n_labels: int
     return np.minimum.reduceat(sorted_proj, starts), np.maximum.reduceat(sorted_proj, starts)
 
 
-def init_strokes(image: np.ndarray, *, n_strokes: int, length_scale: float = 1.1,
-                 width_scale: float = 0.1, seed: int = 0, mask: np.ndarray | None = None,
+def init_strokes(image: np.ndarray, *, n_strokes: int, length_scale: float,
+                 width_scale: float, seed: int = 0, mask: np.ndarray | None = None,
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
                  ) -> Strokes:
     """Strokes from SLIC superpixels of ``image`` (deterministic for a given ``seed``).

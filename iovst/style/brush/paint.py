@@ -32,14 +32,13 @@ the step-0 sizes are also logged at DEBUG level.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import torch
 
 from .. import losses
-from ...config import load_schema
-from ...errors import ConfigError
+from ...config import BrushstrokeParams
 from ..gatys import Gatys, StyleTargets
 from ...tensors import to_tensor
 from .init import init_strokes
@@ -56,35 +55,22 @@ CONTENT_LAYERS: tuple[str, ...] = ("relu4_2", "relu5_2")
 ORIENTATION_NEIGHBOURS = 10
 
 
-def brush_params(section: Mapping[str, Any]) -> dict[str, Any]:
-    """The config ``stylize.brushstroke`` section with the schema's defaults filled in.
-
-    Raises:
-        ConfigError: an unknown key, naming ``stylize.brushstroke.<key>``.
-    """
-    schema = load_schema()["properties"]["stylize"]["properties"]["brushstroke"]["properties"]
-    unknown = sorted(set(section) - set(schema))
-    if unknown:
-        raise ConfigError(f"config key 'stylize.brushstroke.{unknown[0]}': unknown key")
-    return {k: section.get(k, spec["default"]) for k, spec in schema.items()}
-
-
 class BrushPainter:
     """Brushstroke stylisation of frames, on the job's Gatys model and its VGG-19.
 
     Args:
         gatys: the job's Gatys model (style layers, style layer weights and pixel-stage optimiser
             settings), built with ``extra_layers=CONTENT_LAYERS``.
-        params: config ``stylize.brushstroke`` (absent keys take the schema defaults).
+        params: config ``stylize.brushstroke``.
     """
 
-    def __init__(self, *, gatys: Gatys, params: Mapping[str, Any]) -> None:
+    def __init__(self, *, gatys: Gatys, params: BrushstrokeParams) -> None:
         missing = [n for n in CONTENT_LAYERS if n not in gatys.vgg.layers]
         if missing:
             raise ValueError(f"BrushPainter: the Gatys model lacks VGG layers {missing} "
                              "(build it with extra_layers=CONTENT_LAYERS)")
         self.gatys = gatys
-        self.params = brush_params(params)
+        self.params = params
         self.device = gatys.device
         self.weights_info = gatys.weights_info
         self._layers = tuple(dict.fromkeys(CONTENT_LAYERS + tuple(gatys.params.style_layers)))
@@ -101,20 +87,20 @@ class BrushPainter:
         p = self.params
         feats = self._features(canvas)
         out = {
-            "content": (losses.content_loss(feats, content_feats), p["content_weight"]),
-            "style": (losses.style_loss(feats, targets.grams, self.gatys.style_layer_weights), p["style_weight"]),
-            "curvature": (curvature_loss(strokes), p["curvature_weight"]),
-            "orientation": (orientation_loss(strokes, neighbours), p["orientation_weight"]),
+            "content": (losses.content_loss(feats, content_feats), p.content_weight),
+            "style": (losses.style_loss(feats, targets.grams, self.gatys.style_layer_weights), p.style_weight),
+            "curvature": (curvature_loss(strokes), p.curvature_weight),
+            "orientation": (orientation_loss(strokes, neighbours), p.orientation_weight),
         }
         if temporal is not None:
-            out["temporal"] = (losses.temporal_loss(canvas, [temporal[0]], [temporal[1]]), p["temporal_weight"])
+            out["temporal"] = (losses.temporal_loss(canvas, [temporal[0]], [temporal[1]]), p.temporal_weight)
         return out
 
     def _render(self, strokes: Strokes, hw: tuple[int, int]) -> torch.Tensor:
         """``(1, 3, H, W)`` canvas of ``strokes`` (differentiable)."""
         p = self.params
-        return render(strokes, height=hw[0], width=hw[1], background=p["background"],
-                      samples=p["samples_per_curve"])[None]
+        return render(strokes, height=hw[0], width=hw[1], background=p.background,
+                      samples=p.samples_per_curve)[None]
 
     def _content_features(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
@@ -146,9 +132,9 @@ class BrushPainter:
             return s.detach(), []
         content_feats = self._content_features(content)
         neighbours = nearest_neighbours(s.location.detach(), k=ORIENTATION_NEIGHBOURS)
-        opt_geo = torch.optim.Adam(s.geometry(), lr=p["lr_geometry"])
-        opt_col = torch.optim.Adam([s.color], lr=p["lr_color"])
-        temporal = temporal if p["temporal_weight"] > 0 else None
+        opt_geo = torch.optim.Adam(s.geometry(), lr=p.lr_geometry)
+        opt_col = torch.optim.Adam([s.color], lr=p.lr_color)
+        temporal = temporal if p.temporal_weight > 0 else None
         history: list[float] = []
         for step in range(steps):
             terms = {k: w * v for k, (v, w) in self._terms(s, self._render(s, hw), content_feats, targets,
@@ -172,8 +158,8 @@ class BrushPainter:
     def initial_strokes(self, content: np.ndarray, *, seed: int) -> Strokes:
         """SLIC strokes of ``content`` ``(H, W, 3)`` float32 in [0, 1] (the first frame's start)."""
         p = self.params
-        return init_strokes(content, n_strokes=p["n_strokes"], length_scale=p["length_scale"],
-                            width_scale=p["width_scale"], seed=seed, device=self.device)
+        return init_strokes(content, n_strokes=p.n_strokes, length_scale=p.length_scale,
+                            width_scale=p.width_scale, seed=seed, device=self.device)
 
     def report(self, content: np.ndarray, *, targets: StyleTargets, seed: int) -> str:
         """Table of every loss term (raw, weight, weighted) at step 0 of both stages.
@@ -240,22 +226,22 @@ class BrushPainter:
                 reliability, dtype=torch.float32, device=self.device)
             carried = carry_strokes(prev_strokes.to(device=self.device, dtype=torch.float32),
                                     content, flow_prev_to_cur=flow, reliability=rel,
-                                    n_strokes=p["n_strokes"], length_scale=p["length_scale"],
-                                    width_scale=p["width_scale"], samples=p["samples_per_curve"],
-                                    background=p["background"], seed=seed)
+                                    n_strokes=p.n_strokes, length_scale=p.length_scale,
+                                    width_scale=p.width_scale, samples=p.samples_per_curve,
+                                    background=p.background, seed=seed)
             strokes = carried.strokes
             weight = carried.previous_alpha if rel is None else carried.previous_alpha * rel
             temporal = (carried.previous[None], weight[None, None])
             log.debug("carried %d strokes, seeded %d", carried.n_kept,
                       len(strokes) - carried.n_kept)
-        strokes, _ = self.optimize_strokes(strokes, frame, targets=targets, steps=p["steps"],
+        strokes, _ = self.optimize_strokes(strokes, frame, targets=targets, steps=p.steps,
                                            temporal=temporal)
         strokes = strokes.select(winning_counts(strokes, height=h, width=w,
-                                                samples=p["samples_per_curve"]) > 0)
+                                                samples=p.samples_per_curve) > 0)
         with torch.no_grad():
             painting = self._render(strokes, (h, w))
-        if p["pixel_iterations"] > 0:
+        if p.pixel_iterations > 0:
             painting = self.gatys.optimize(painting, targets=targets, init=painting,
-                                           iterations=p["pixel_iterations"], seed=seed)
+                                           iterations=p.pixel_iterations, seed=seed)
         image = painting[0].permute(1, 2, 0).float().cpu().numpy()
         return image, strokes.to(device="cpu")

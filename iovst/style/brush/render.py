@@ -109,7 +109,7 @@ def _composite(dist2: torch.Tensor, valid: torch.Tensor, stroke_idx: torch.Tenso
 # naive reference
 # ---------------------------------------------------------------------------------------------
 def render_naive(strokes: Strokes, *, height: int, width: int,
-                 background: float | Sequence[float] | torch.Tensor = 0.5, samples: int = 10,
+                 background: float | Sequence[float] | torch.Tensor, samples: int,
                  sharpness: float = 1e5, k: int | None = None, cell: int = 5,
                  return_alpha: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Brute-force renderer on full ``(H, W, K, samples - 1)`` tensors (tests and benchmark).
@@ -292,7 +292,7 @@ def _nearest_strokes(pts: torch.Tensor, reach2: torch.Tensor, *, height: int, wi
 
 
 def render(strokes: Strokes, *, height: int, width: int,
-           background: float | Sequence[float] | torch.Tensor = 0.5, samples: int = 10,
+           background: float | Sequence[float] | torch.Tensor, samples: int,
            sharpness: float = 1e5, top: int = 2, tile: int = 8, budget: int = BUDGET,
            return_alpha: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Render strokes (fast; same model as :func:`render_naive` with ``k=None``).
@@ -336,7 +336,7 @@ def render(strokes: Strokes, *, height: int, width: int,
 
 
 @torch.no_grad()
-def winning_counts(strokes: Strokes, *, height: int, width: int, samples: int = 10,
+def winning_counts(strokes: Strokes, *, height: int, width: int, samples: int,
                    tile: int = 8) -> torch.Tensor:
     """``(n,)`` int64: how many pixels each stroke wins (is the nearest candidate of, see
     :func:`render`). Strokes with 0 are hidden by others or off the canvas: they contribute
