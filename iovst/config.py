@@ -103,6 +103,8 @@ def _semantic_checks(cfg: dict[str, Any]) -> None:
     offsets = cfg["flow"]["offsets"]
     if list(offsets) != sorted(set(offsets)):
         raise ConfigError(f"config key 'flow.offsets': must be sorted ascending without repeats, got {offsets}")
+    if 1 not in offsets:  # multipass blends from, and brushstrokes carry strokes along, the offset-1 pair
+        raise ConfigError(f"config key 'flow.offsets': must contain 1 (multipass and brushstrokes need the offset-1 flow), got {offsets}")
     mp_off = cfg["multipass"]["offsets"]
     if mp_off is not None:
         if not mp_off:
