@@ -24,8 +24,8 @@ STAGE_VERSIONS: dict[str, int] = {
     "flow": 1,
     "masks": 1,
     "longterm": 1,
-    "stylize": 1,
-    "multipass": 1,
+    "stylize": 2,
+    "multipass": 2,
     "encode": 1,
 }
 

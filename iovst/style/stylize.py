@@ -13,7 +13,7 @@ Command line::
                              #   optimizer, iterations, init, original_colors, brushstroke, ...)
      "model": {"weights": "auto", "torch_home": null},   # the config's `model` section
      "seed": 0,              # the config's global seed (per-frame seeds derive from it)
-     "stage_version": 1}     # iovst.config.STAGE_VERSIONS["stylize"]
+     "stage_version": 2}     # iovst.config.STAGE_VERSIONS["stylize"]
 
 Style images, their blend weights and scale come from ``--style``, ``--style-weights`` and
 ``--style-scale`` (config ``styles.<name>``); they enter the cache key through the decoded images'
