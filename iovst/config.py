@@ -49,8 +49,8 @@ STAGES: dict[str, Stage] = {
     "flow": Stage(1, ("flow", "model.torch_home")),
     "masks": Stage(1, ("masks",)),
     "longterm": Stage(1, ("flow.offsets", "multipass.offsets")),
-    "stylize": Stage(2, ("stylize", "model", "seed")),  # 2: batched sync-free L-BFGS (iovst.style.lbfgs)
-    "multipass": Stage(2, ("stylize", "multipass", "model", "seed")),  # 2: batched L-BFGS
+    "stylize": Stage(2, ("stylize", "model", "seed")),  # 2: batched L-BFGS; luminance-only original_colors
+    "multipass": Stage(2, ("stylize", "multipass", "model", "seed")),  # 2: as stylize
     "encode": Stage(1, ("encode",)),
 }
 
@@ -139,6 +139,8 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> None:
     offsets = cfg.get("flow", {}).get("offsets")
     if offsets is not None and list(offsets) != sorted(set(offsets)):
         raise ConfigError(f"config key 'flow.offsets': must be sorted ascending without repeats, got {offsets}")
+    if offsets is not None and 1 not in offsets:  # multipass blends from, and brushstrokes carry strokes along, the offset-1 pair
+        raise ConfigError(f"config key 'flow.offsets': must contain 1 (multipass and brushstrokes need the offset-1 flow), got {offsets}")
     mp_off = cfg.get("multipass", {}).get("offsets")
     if mp_off is not None:
         if not mp_off:

@@ -144,6 +144,7 @@ CASES = {
     "out_of_range": (lambda d: {"over": {"extract.size": 4}}, ["extract.size", "out of range"], "parse"),
     "offsets_empty": (lambda d: {"over": {"flow.offsets": []}}, ["flow.offsets", "at least 1"], "parse"),
     "offsets_unsorted": (lambda d: {"over": {"flow.offsets": [2, 1]}}, ["flow.offsets", "sorted"], "parse"),
+    "offsets_without_1": (lambda d: {"over": {"flow.offsets": [2, 4]}}, ["flow.offsets", "must contain 1"], "parse"),
     "weights_corrupt": (_weights_corrupt, ["model.weights", "vgg.pth", "not a torch state_dict file"], "parse"),
     # found by the start check (onstart, before any job), not by the first flow / stylize job
     "weights_wrong_network": (_weights_wrong_net, ["model.weights", "other.pth", "not vgg19 weights"], "start"),

@@ -45,6 +45,7 @@ def test_defaults_filled_and_match_config_yaml():
         ({"flow": {"offsets": []}}, "flow.offsets", "at least 1"),
         ({"flow": {"offsets": [4, 1]}}, "flow.offsets", "sorted"),
         ({"flow": {"offsets": [1, 1]}}, "flow.offsets", "sorted"),
+        ({"flow": {"offsets": [2, 4]}}, "flow.offsets", "must contain 1"),
         ({"flow": {"method": "farneback"}}, "flow.method", "not one of"),
         ({"stylize": {"history_size": 100}}, "stylize.history_size", "out of range"),
         ({"multipass": {"offsets": [2]}}, "multipass.offsets", "not in flow.offsets"),

@@ -23,22 +23,26 @@ stay fp32 (:mod:`iovst.style.losses`). The optimisation loop runs with TF32 matm
 inputs are bf16 features, which TF32 holds exactly, so only their backward's fp32 gradient is
 rounded to TF32) and ``cudnn.benchmark`` (every iteration has the same shapes).
 
-Original colours (``original_colors: true``): luminance-only transfer. The style Grams are computed
-on the style images' luminance (gray RGB), and the optimised image's luminance is recombined with
-the content frame's chroma in YIQ (then clamped to ``[0, 1]``).
+Original colours (``original_colors: true``): luminance-only transfer (Gatys et al. 2016, "Preserving
+color in neural artistic style transfer"; colour space in :mod:`iovst.style.color`). The optimised
+image is the luminance Y ``(1, 1, H, W)`` (VGG sees it replicated to 3 channels); the content term
+compares it with the frame's Y; the style Grams are those of the style images' Y with mean and std
+matched to the frame's Y (:meth:`Gatys.frame_targets`, once per frame); tv and temporal terms act
+on Y (a start image or warped neighbour given in RGB enters as its Y). The result is Y recombined
+with the frame's own chroma (I, Q).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import lbfgs, losses
+from . import color, lbfgs, losses
 from ..config import StylizeParams
 from ..runtime.device import cuda_flags
 from .vgg import VGGFeatures
@@ -46,32 +50,6 @@ from .vgg import VGGFeatures
 #: One temporal term: (neighbour's stylised frame warped onto this frame ``(1, 3, H, W)``,
 #: its weight ``c`` ``(1, 1, H, W)`` in [0, 1]).
 TemporalTerm = tuple[torch.Tensor, torch.Tensor]
-
-_RGB_TO_YIQ = torch.tensor(
-    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
-)
-_YIQ_TO_RGB = torch.linalg.inv(_RGB_TO_YIQ)
-
-
-def _mix(matrix: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    return torch.einsum("ij,bjhw->bihw", matrix.to(x.device, x.dtype), x)
-
-
-def rgb_to_yiq(x: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, H, W)`` RGB -> YIQ (Y in [0, 1]; I, Q signed)."""
-    return _mix(_RGB_TO_YIQ, x)
-
-
-def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`rgb_to_yiq` (not clamped)."""
-    return _mix(_YIQ_TO_RGB, x)
-
-
-def keep_chroma(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Luminance of ``stylized`` with the chroma (YIQ's I, Q) of ``content``; ``(B, 3, H, W)`` in [0, 1]."""
-    y = rgb_to_yiq(stylized)[:, :1]
-    iq = rgb_to_yiq(content)[:, 1:]
-    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
 
 
 def frame_seed(seed: int, index: int) -> int:
@@ -84,16 +62,21 @@ class StyleTargets:
     """Blended style Grams, computed once per job by :meth:`Gatys.style_targets`.
 
     Attributes:
-        grams: ``{layer: (1, C, C)}`` fp32 on the model's device, ``Σ_i b_i · gram_i``.
+        grams: ``{layer: (1, C, C)}`` fp32 on the model's device, ``Σ_i b_i · gram_i``; with
+            ``luminance_only``, of the images' unmatched luminance (a frame's Grams:
+            :meth:`Gatys.frame_targets`).
         blend: normalised blend weights ``b_i`` (sum 1), one per style image.
         sizes: ``(h, w)`` each style image was resized to (area ≈ ``scale`` × frame area).
-        luminance_only: Grams of the images' luminance (``original_colors``).
+        luminance_only: luminance-only transfer (``original_colors``).
+        luminance: with ``luminance_only``, each resized style image's Y ``(1, 1, h, w)`` fp32 on
+            the model's device; else empty.
     """
 
     grams: Mapping[str, torch.Tensor]
     blend: tuple[float, ...]
     sizes: tuple[tuple[int, int], ...]
     luminance_only: bool
+    luminance: tuple[torch.Tensor, ...] = ()
 
 
 class Gatys:
@@ -128,8 +111,11 @@ class Gatys:
         self.style_layer_weights = dict(zip(params.style_layers, losses.normalise_weights(lw)))
 
     def features(self, x: torch.Tensor, layers: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
-        """VGG activations of ``x`` ``(B, 3, H, W)`` at ``layers`` (default: the content and style
-        layers), bf16 autocast + channels_last on CUDA."""
+        """VGG activations of ``x`` ``(B, 3, H, W)`` (or a luminance ``(B, 1, H, W)``, replicated to
+        3 channels) at ``layers`` (default: the content and style layers), bf16 autocast +
+        channels_last on CUDA."""
+        if x.ndim == 4 and x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
         if self._cuda:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self._cuda):
@@ -148,6 +134,25 @@ class Gatys:
         with torch.no_grad():
             feats = self.features(content)
         return {n: feats[n].detach() for n in self.params.content_layers}
+
+    def _add_grams(self, grams: dict[str, torch.Tensor], image: torch.Tensor, b: float) -> dict[str, torch.Tensor]:
+        """``grams`` plus ``b`` × the style-layer Grams of ``image`` ``(1, 3 or 1, h, w)``."""
+        with torch.no_grad():
+            feats = self.features(image.to(self.device))
+        for n in self.params.style_layers:
+            g = b * losses.gram(feats[n])
+            grams[n] = g if n not in grams else grams[n] + g
+        return grams
+
+    def _space(
+        self, content: torch.Tensor, targets: StyleTargets, temporal: Sequence[TemporalTerm], x: torch.Tensor
+    ) -> tuple[torch.Tensor, StyleTargets, list[TemporalTerm], torch.Tensor]:
+        """``(content, targets, temporal, x)`` in the optimisation space: as given (RGB), or with
+        ``original_colors`` the luminance ``(1, 1, H, W)`` of every image and the frame's targets."""
+        if not self.params.original_colors:
+            return content, targets, list(temporal), x
+        y = color.luminance
+        return y(content), self.frame_targets(targets, content), [(y(w), c) for w, c in temporal], y(x)
 
     def _terms(
         self,
@@ -228,7 +233,7 @@ class Gatys:
         blend = losses.normalise_weights(weights if weights is not None else [1.0] * len(images), what="style weights")
         area = scale * frame_hw[0] * frame_hw[1]
         grams: dict[str, torch.Tensor] = {}
-        sizes = []
+        sizes, lum = [], []
         for i, (img, b) in enumerate(zip(images, blend)):
             if img.ndim != 3 or img.shape[2] != 3:
                 raise ValueError(f"style image {i} must be (h, w, 3), got {img.shape}")
@@ -238,14 +243,24 @@ class Gatys:
             t = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
             t = F.interpolate(t, size=size, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
             if self.params.original_colors:
-                t = rgb_to_yiq(t)[:, :1].expand(-1, 3, -1, -1)
-            with torch.no_grad():
-                feats = self.features(t.to(self.device))
-            for n in self.params.style_layers:
-                g = b * losses.gram(feats[n])
-                grams[n] = g if n not in grams else grams[n] + g
+                t = color.luminance(t).to(self.device)
+                lum.append(t)
+            grams = self._add_grams(grams, t, b)
             sizes.append(size)
-        return StyleTargets(grams, tuple(blend), tuple(sizes), self.params.original_colors)
+        return StyleTargets(grams, tuple(blend), tuple(sizes), self.params.original_colors, tuple(lum))
+
+    def frame_targets(self, targets: StyleTargets, frame: torch.Tensor) -> StyleTargets:
+        """The style targets for stylising ``frame`` ``(1, 3, H, W)`` (on the model's device):
+        ``targets`` itself, or with ``luminance_only`` the blended Grams of the style images'
+        luminance with mean and std matched to the frame's luminance (one VGG pass per style
+        image), so that a dark style does not darken a bright frame."""
+        if not targets.luminance_only:
+            return targets
+        y = color.luminance(frame)
+        grams: dict[str, torch.Tensor] = {}
+        for lum, b in zip(targets.luminance, targets.blend):
+            grams = self._add_grams(grams, color.match_luminance(lum, y), b)
+        return replace(targets, grams=grams)
 
     def initial(self, content: torch.Tensor, *, seed: int = 0) -> torch.Tensor:
         """Init image per ``params.init``: a copy of ``content``, or uniform noise in ``[0, 1]``
@@ -284,9 +299,10 @@ class Gatys:
             raise ValueError(f"iterations must be >= 0, got {iterations}")
         content, temporal = self._prepare(content, targets, temporal)
         hw = tuple(content.shape[2:])
-        start = self.initial(content, seed=seed) if init is None else init
-        x = self._image(start, "init", hw).clone(memory_format=torch.contiguous_format).requires_grad_(True)
-        content_feats = self._content_targets(content)
+        start = self._image(self.initial(content, seed=seed) if init is None else init, "init", hw)
+        target, targets, temporal, start = self._space(content, targets, temporal, start)
+        x = start.clone(memory_format=torch.contiguous_format).requires_grad_(True)
+        content_feats = self._content_targets(target)
 
         def loss_fn() -> torch.Tensor:
             terms = self._terms(x, content_feats, targets, temporal, temporal_weight, all_terms=False)
@@ -300,7 +316,7 @@ class Gatys:
                 run(x, loss_fn, iterations)
         out = x.detach().clamp(0, 1)
         if self.params.original_colors:
-            out = keep_chroma(out, content)
+            out = color.with_luminance(out, content)
         return out
 
     def _early_stop(self, prev: float | None, cur: float) -> bool:
@@ -347,8 +363,9 @@ class Gatys:
         """
         content, temporal = self._prepare(content, targets, temporal)
         x = self._image(x, "x", tuple(content.shape[2:]))
+        target, targets, temporal, x = self._space(content, targets, temporal, x)
         with torch.no_grad():
-            terms = self._terms(x, self._content_targets(content), targets, temporal, temporal_weight, all_terms=True)
+            terms = self._terms(x, self._content_targets(target), targets, temporal, temporal_weight, all_terms=True)
             vals = {k: (float(v), w) for k, (v, w) in terms.items()}
         out = {k: (v * w if weighted else v) for k, (v, w) in vals.items()}
         out.setdefault("temporal", 0.0)

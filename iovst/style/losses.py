@@ -111,11 +111,12 @@ def temporal_loss(
     """Masked temporal loss ``Σ_N mean(c_N · (x − ω_N)²)`` (Ruder et al.; one term per offset, summed).
 
     Args:
-        x: ``(1, 3, H, W)`` the image being optimised.
-        warped: per offset, the neighbour's stylised frame warped onto ``x``'s grid, ``(1, 3, H, W)``.
+        x: ``(1, C, H, W)`` the image being optimised (``C = 3`` RGB, or 1: the luminance of
+            ``original_colors``).
+        warped: per offset, the neighbour's stylised frame warped onto ``x``'s grid, ``(1, C, H, W)``.
         weights: per offset, the reliability / long-term weight ``c_N`` ``(1, 1, H, W)`` in ``[0, 1]``.
 
-    The mean runs over channels and pixels (``D = 3·H·W``), as in the paper. Scalar fp32; 0 without
+    The mean runs over channels and pixels (``D = C·H·W``), as in the paper. Scalar fp32; 0 without
     terms.
     """
     if len(warped) != len(weights):
