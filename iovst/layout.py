@@ -23,6 +23,7 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Mapping
 
 
 def chunk_name(k: int | str) -> str:
@@ -81,6 +82,31 @@ class Layout:
         """``{root}/logs/{video}/{parts...}.log``, e.g. ``log("{video}", "flow", "chunk_{k}")``."""
         return "/".join((self.logs, video, *parts)) + ".log"
 
+
+    def targets(self, cfg: Mapping[str, Any], video: str) -> list[str]:
+        """The final outputs of ``video`` that the validated config ``cfg`` asks for."""
+        files = [self.flow_preview(video)] if cfg["flow"]["preview"] else []
+        for style in cfg["styles"]:
+            files.append(self.encoded(video, style))
+            if cfg["encode"]["side_by_side"]:
+                files.append(self.encoded(video, style, side_by_side=True))
+            if cfg["encode"]["previews"]:
+                files += [self.preview(video, style, p) for p in range(cfg["multipass"]["passes"] + 1)]
+        return files
+
+    def artifacts(self, cfg: Mapping[str, Any], video: str, n_chunks: int) -> list[str]:
+        """Every intermediate artifact the targets of ``video`` (``n_chunks`` chunks) are built
+        from: meta.json and frames, the flow and mask chunks (when multipass, brushstrokes or the
+        flow preview read them), the long-term chunks (multipass), every round's result chunks."""
+        passes, ks = cfg["multipass"]["passes"], range(n_chunks)
+        files = [self.meta(video), self.frames(video)]
+        if passes > 0 or cfg["stylize"]["method"] == "brushstroke" or cfg["flow"]["preview"]:
+            files += [self.flow(video, k) for k in ks] + [self.masks(video, k) for k in ks]
+        if passes > 0:
+            files += [self.longterm(video, k) for k in ks]
+        for style in cfg["styles"]:
+            files += [self.round(video, style, p, k) for p in range(passes + 1) for k in ks]
+        return files
 
     def existing(self, artifact: str, *args: int | str) -> list[Path]:
         """The existing files of ``artifact`` (a method name), sorted; an argument ``"*"`` matches
