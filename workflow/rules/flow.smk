@@ -10,7 +10,6 @@ rule flow:
         json=stage_params("flow", "flow", torch_home=config["model"]["torch_home"]),
     threads: 2
     resources:
-        gpu=1,
         **job_resources("flow", f"{R}/{{video}}/flow/chunk_{{k}}.h5"),
     conda:
         "../envs/iovst.yaml"
@@ -42,7 +41,7 @@ rule masks:
 rule longterm:
     input:
         meta=f"{R}/{{video}}/meta.json",
-        masks=lambda wc: mask_files(wc.video, pair_chunks_into(int(wc.k), MAX_MP_OFFSET)),
+        masks=lambda wc: mask_files(wc.video, pair_chunks_into(int(wc.k), C, MAX_MP_OFFSET)),
     output:
         f"{R}/{{video}}/longterm/chunk_{{k}}.h5",
     params:

@@ -15,7 +15,6 @@ rule stylize:
         extra=_opt_args,
     threads: 2
     resources:
-        gpu=1,
         **job_resources("stylize", f"{R}/{{video}}/{{style}}/r0/chunk_{{k}}.h5"),
     conda:
         "../envs/iovst.yaml"
@@ -46,7 +45,6 @@ rule multipass:
         neighbors=lambda wc, input: " ".join(shlex.quote(str(p)) for p in input.get("neighbors", [])),
     threads: 2
     resources:
-        gpu=1,
         **job_resources("multipass", f"{R}/{{video}}/{{style}}/r{{p}}/chunk_{{k}}.h5"),
     conda:
         "../envs/iovst.yaml"
