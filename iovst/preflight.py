@@ -175,14 +175,15 @@ def check_inputs(cfg: Mapping[str, Any]) -> None:
 
 def drop_corrupt_meta(cfg: Mapping[str, Any], layout: Layout, *, dry_run: bool) -> list[str]:
     """Delete each video's corrupt ``meta.json`` (truncated, garbled, hand-edited) unless
-    ``dry_run``; return the videos whose meta.json is corrupt (a warning line each on stderr).
+    ``dry_run``, with a warning line each on stderr; return the videos whose corrupt meta.json was
+    kept (a dry run's).
 
     Done before the DAG is built, the extract checkpoint's output is then missing and reruns in
     this same run (everything after it follows by modification time; per-frame caches are reused).
     """
     from .storage.meta import load_meta
 
-    corrupt = []
+    kept = []
     for video in cfg["videos"]:
         path = Path(layout.meta(video))
         if not path.is_file():
@@ -190,18 +191,19 @@ def drop_corrupt_meta(cfg: Mapping[str, Any], layout: Layout, *, dry_run: bool) 
         try:
             load_meta(path)
         except CacheError as exc:
-            corrupt.append(video)
             if dry_run:
+                kept.append(video)
                 print(f"iovst: warning: {exc}; a real run deletes it and re-extracts '{video}'", file=sys.stderr)
             else:
                 path.unlink(missing_ok=True)
                 print(f"iovst: warning: {exc}; deleted it, re-extracting '{video}'", file=sys.stderr)
-    return corrupt
+    return kept
 
 
 def before_dag(cfg: Mapping[str, Any], layout: Layout, *, dry_run: bool) -> list[str]:
     """What the main Snakemake process does once, before it builds the DAG: :func:`check_inputs`,
-    then :func:`drop_corrupt_meta`. Never inside jobs (they would repeat it at every parse, and a
+    then :func:`drop_corrupt_meta` (returned: the videos whose corrupt meta.json a dry run kept, to
+    be planned as not yet extracted). Never inside jobs (they would repeat it at every parse, and a
     job must not delete what other jobs read).
 
     Raises:
