@@ -47,7 +47,6 @@ for _style in config["styles"].values():
 R = _safe_path(config["results"].rstrip("/"))
 L = Layout(R)  # every artifact's path (iovst.layout)
 CACHE = _safe_path(config["cache"].rstrip("/"))
-LOGS = L.logs
 C = config["chunk_size"]
 PASSES = config["multipass"]["passes"]
 FLOW_OFFSETS = config["flow"]["offsets"]
