@@ -159,10 +159,17 @@ def setup(work: Path, clip: Path, style: Path) -> Runner:
     return Runner(work)
 
 
+def layout(work: Path):
+    """The results layout (:class:`iovst.layout.Layout`) of the run in ``work``."""
+    from iovst.layout import Layout
+
+    return Layout(str(work / "results"))
+
+
 def final_frames(work: Path) -> dict:
     from iovst.storage import h5io
 
-    return h5io.chunk_frames_files(sorted((work / "results" / "clip" / "paint" / f"r{PASSES}").glob("chunk_*.h5")))
+    return h5io.chunk_frames_files(layout(work).existing("round", "clip", "paint", PASSES, "*"))
 
 
 @dataclass
@@ -196,7 +203,7 @@ def run_reference(work: Path, clip: Path, style: Path, *, check_concurrent: bool
     if proc.returncode != 0:
         raise RuntimeError(f"reference run failed: see {work / 'snakemake.out'}")
     windows = {o: (first[o], max(last[o], first[o] + POLL)) for o in first}
-    return Reference(work, duration, windows, computed_events(work / "results" / "logs", 0.0), concurrent, concurrent_rc)
+    return Reference(work, duration, windows, computed_events(Path(layout(work).logs), 0.0), concurrent, concurrent_rc)
 
 
 @dataclass
@@ -278,13 +285,13 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
     finished = False
     for j, k in enumerate(kills):
         ok, start = _segment(r, ref, k, first=(j == 0), timeout=timeout)
-        segments.append((start, computed_events(work / "results" / "logs", start)))  # the logs snapshot at kill time
+        segments.append((start, computed_events(Path(layout(work).logs), start)))  # the logs snapshot at kill time
         if ok:
             finished = True
             break
     if not finished:
         ok, start = _segment(r, ref, None, first=False, timeout=timeout)
-        segments.append((start, computed_events(work / "results" / "logs", start)))
+        segments.append((start, computed_events(Path(layout(work).logs), start)))
         finished = ok
     # charge each (job, frame) computation beyond the first to the kill ending the earlier one
     seen: dict[tuple[str, int], int] = {}
@@ -324,7 +331,7 @@ def _check_results(work: Path, ref: Reference) -> list[str]:
     tmp = [str(p) for p in (work / "results").rglob(".tmp-*")]
     if tmp:
         problems.append(f"temporary files left in results/: {tmp[:3]}")
-    if not (work / "results" / "clip" / "paint" / "clip_paint.mp4").is_file():
+    if not Path(layout(work).encoded("clip", "paint")).is_file():
         problems.append("no encoded video")
     a, b = final_frames(ref.work), final_frames(work)
     if sorted(a) != sorted(b):
