@@ -21,9 +21,10 @@ methods give the rules' patterns and the files of one job. Importing this module
 from __future__ import annotations
 
 import glob
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 
 def chunk_name(k: int | str) -> str:

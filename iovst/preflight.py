@@ -134,7 +134,7 @@ def check_style_image(key: str, path: str) -> None:
         with Image.open(path) as im:
             im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
             im.load()
-    except Exception as exc:  # UnidentifiedImageError, truncated, bad CRC, decompression bomb, ...
+    except Exception as exc:  # noqa: BLE001 -- UnidentifiedImageError, truncated, bad CRC, decompression bomb, ...
         why = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
         raise InputError(f"config key '{key}': style image '{path}' is not a readable image ({why})") from None
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from iovst.chunks import brush_previous, chunk_of, multipass_neighbors, n_chunks, pair_chunks_into
+from iovst.chunks import (
+    brush_previous,
+    chunk_of,
+    multipass_neighbors,
+    n_chunks,
+    pair_chunks_into,
+)
 
 
 def _pair_chunks(k: int, c: int, n_frames: int, max_offset: int) -> set[int]:
@@ -39,10 +45,10 @@ def test_chunk_ranges_match_the_frames_they_need(max_offset, n_frames):
 
 
 def test_chunk_ranges_at_the_ends():
-    assert multipass_neighbors(0, 1, 4, 6, 10) == range(0, 0)  # first chunk, forward: none
+    assert multipass_neighbors(0, 1, 4, 6, 10) == range(0)  # first chunk, forward: none
     assert multipass_neighbors(5, 2, 4, 6, 10) == range(6, 6)  # last chunk, backward: none
-    assert multipass_neighbors(3, 1, 4, 6, 10) == range(0, 3)  # offset 10 > chunk 4: 3 chunks back
+    assert multipass_neighbors(3, 1, 4, 6, 10) == range(3)  # offset 10 > chunk 4: 3 chunks back
     assert multipass_neighbors(3, 2, 4, 6, 10) == range(4, 6)  # ... and forward up to the last
-    assert pair_chunks_into(0, 4, 10) == range(0, 1)
-    assert brush_previous(0, 4) == (range(0, 1), [])
+    assert pair_chunks_into(0, 4, 10) == range(1)
+    assert brush_previous(0, 4) == (range(1), [])
     assert brush_previous(3, 4) == (range(2, 4), [2])  # pair (11, 12) is in flow chunk 2
