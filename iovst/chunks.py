@@ -31,3 +31,35 @@ def pair_starts(k: int, chunk_size: int, n_frames: int, offset: int) -> range:
     """First frames ``t`` of the pairs ``(t, t + offset)`` stored in flow/mask chunk ``k``."""
     frames = chunk_frames(k, chunk_size, n_frames)
     return range(frames.start, min(frames.stop, max(n_frames - offset, frames.start)))
+
+
+# ---- which chunks a job reads (the rules' input functions) ------------------------------------
+def pair_chunks_into(k: int, chunk_size: int, max_offset: int) -> range:
+    """Flow/mask chunks holding the pairs ``(i - N, i)`` and ``(i, i + N)``, ``N <= max_offset``,
+    for the frames ``i`` of chunk ``k``: from the chunk of frame ``k * chunk_size - max_offset``
+    (at least 0) to ``k`` (pairs are stored with their first frame's chunk)."""
+    return range(chunk_of(max(0, k * chunk_size - max_offset), chunk_size), k + 1)
+
+
+def multipass_neighbors(k: int, p: int, chunk_size: int, n_chunks_: int, max_offset: int) -> range:
+    """Round-``p`` chunks that chunk ``k``'s round-``p`` job reads (already updated in this round).
+
+    Odd rounds sweep forward: frame ``i`` uses ``i - N``, so the chunks before ``k`` back to the
+    chunk of frame ``k * chunk_size - max_offset``. Even rounds sweep backward: ``i + N``, so the
+    chunks after ``k`` up to the chunk of frame ``(k + 1) * chunk_size - 1 + max_offset`` (at most
+    the last chunk ``n_chunks_ - 1``).
+    """
+    if p % 2 == 1:
+        return range(chunk_of(max(0, k * chunk_size - max_offset), chunk_size), k)
+    last = chunk_of((k + 1) * chunk_size - 1 + max_offset, chunk_size)
+    return range(k + 1, min(n_chunks_ - 1, last) + 1)
+
+
+def brush_previous(k: int, chunk_size: int) -> tuple[range, list[int]]:
+    """Brushstroke round 0, chunk ``k``: ``(flow/mask chunks, round-0 chunks)`` it reads.
+
+    Each frame's strokes start from the previous frame's, moved by the flow of the pair
+    ``(t - 1, t)`` (flow/mask chunks ``k - 1`` and ``k``); chunk ``k > 0`` continues from round-0
+    chunk ``k - 1``'s last strokes, so the chunks of one video run in order.
+    """
+    return pair_chunks_into(k, chunk_size, 1), [k - 1] if k > 0 else []

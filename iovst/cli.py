@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 from .errors import CacheError, FrameError, IovstError
+from .resources import GPU_STAGES
 
 #: subcommand -> one-line help
 COMMANDS: dict[str, str] = {
@@ -57,8 +58,8 @@ def module_of(command: str) -> str:
 
 #: commands that run torch models
 TORCH_COMMANDS = {"flow", "stylize", "multipass", "metrics"}
-#: commands whose Snakemake rules declare ``resources: gpu=1``
-GPU_COMMANDS = {"flow", "stylize", "multipass"}
+#: commands that use a GPU (their rules request ``gpu=1``): :data:`iovst.resources.GPU_STAGES`
+GPU_COMMANDS = GPU_STAGES
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -23,6 +23,7 @@ from .storage import h5io
 from .errors import InputError
 from .flow.flowstore import FlowStore, MaskStore
 from .flow.warp import warp
+from .layout import Layout
 
 
 def pair_warping_error(output_t: np.ndarray, output_next: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float | None:
@@ -150,13 +151,14 @@ def style_content_losses(
 
 def run_dir_files(run_dir: Path, round_: int | None) -> tuple[int, list[Path], list[Path], list[Path], Path]:
     """Files of a finished render ``results/<video>/<style>``: (round, chunks, flow, masks, frames)."""
-    rounds = sorted(int(p.name[1:]) for p in run_dir.glob("r[0-9]*") if p.is_dir())
+    layout, video, style = Layout.of_run_dir(run_dir)
+    rounds = sorted(int(p.name[1:]) for p in layout.existing("round_dir", video, style, "*")
+                    if p.is_dir() and p.name[1:].isdigit())
     if not rounds:
         raise InputError(f"metrics: '{run_dir}' holds no round directories r0, r1, ... (not a results/<video>/<style> dir)")
     r = rounds[-1] if round_ is None else round_
-    chunks = sorted((run_dir / f"r{r}").glob("chunk_*.h5"))
-    video = run_dir.parent
-    flow, masks = sorted((video / "flow").glob("chunk_*.h5")), sorted((video / "masks").glob("chunk_*.h5"))
+    chunks = layout.existing("round", video, style, r, "*")
+    flow, masks = layout.existing("flow", video, "*"), layout.existing("masks", video, "*")
     if not chunks or not flow or not masks:
         raise InputError(f"metrics: '{run_dir}' round {r}: result, flow or mask chunks missing")
-    return r, chunks, flow, masks, video / "frames"
+    return r, chunks, flow, masks, Path(layout.frames(video))

@@ -5,15 +5,22 @@ on a real video): ``device: cuda`` without CUDA, a weights file that holds anoth
 with ``IOVST_OFFLINE=1``, pretrained weights that are not in the cache. Each problem is one line
 naming the config key. The workflow calls :func:`preflight` once per run from its ``onstart`` hook
 (main Snakemake process only: not in dry runs, not inside jobs).
+
+Cheaper checks that need no torch run earlier, while the main Snakemake process reads the workflow
+(:func:`before_dag`, also in dry runs, never inside jobs): every input file exists, style images
+decode, weights files are torch.save archives, and a corrupt ``meta.json`` is deleted (a real run
+only) before the DAG is built, so that run extracts the video again.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from .errors import CacheError, InputError
+from .layout import Layout
 
 
 def weights_used(cfg: Mapping[str, Any]) -> list[tuple[str, str, str]]:
@@ -110,3 +117,97 @@ def preflight(cfg: Mapping[str, Any], *, device: bool = True) -> None:
         elif spec != "random":
             check_weights_file(key, spec, model)
 
+
+
+# ------------------------------------------------------------------ before the DAG (no torch)
+def check_style_image(key: str, path: str) -> None:
+    """Raise :class:`InputError` unless Pillow can decode the style image ``path``.
+
+    Header + checksums (``verify``), then a decode at 1/8 scale for JPEGs (``draft``), which finds
+    truncated files; milliseconds per image.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        with Image.open(path) as im:
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except Exception as exc:  # noqa: BLE001 -- UnidentifiedImageError, truncated, bad CRC, decompression bomb, ...
+        why = str(exc).splitlines()[0][:160] if str(exc) else exc.__class__.__name__
+        raise InputError(f"config key '{key}': style image '{path}' is not a readable image ({why})") from None
+
+
+def check_weights_archive(key: str, spec: str) -> None:
+    """A weights path must be a torch.save file (a zip archive with a pickle), checked without
+    importing torch; whether it holds the right network is :func:`check_weights_file`'s job."""
+    import zipfile
+
+    if spec in ("auto", "imagenet", "random"):
+        return
+    path = Path(spec).expanduser()
+    if not path.is_file():
+        raise InputError(f"config key '{key}': weights file '{spec}' not found")
+    try:
+        with zipfile.ZipFile(path) as z:
+            if not any(n.endswith("data.pkl") for n in z.namelist()):
+                raise zipfile.BadZipFile("no data.pkl member")
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InputError(f"config key '{key}': '{spec}' is not a torch state_dict file saved with torch.save ({exc})") from None
+
+
+def check_inputs(cfg: Mapping[str, Any]) -> None:
+    """Raise :class:`InputError` on the first input file of the validated config ``cfg`` that is
+    missing or unreadable: videos (existence), style images (decoded), weights files (archive)."""
+    for name, path in cfg["videos"].items():
+        if not Path(path).is_file():
+            raise InputError(f"config key 'videos.{name}': video '{path}' not found")
+    for name, style in cfg["styles"].items():
+        for p in style["images"]:
+            if not Path(p).is_file():
+                raise InputError(f"config key 'styles.{name}.images': style image '{p}' not found")
+            check_style_image(f"styles.{name}.images", p)
+    check_weights_archive("model.weights", str(cfg["model"]["weights"]))
+    if cfg["flow"]["method"] != "dis":
+        check_weights_archive("flow.weights", str(cfg["flow"]["weights"]))
+
+
+def drop_corrupt_meta(cfg: Mapping[str, Any], layout: Layout, *, dry_run: bool) -> list[str]:
+    """Delete each video's corrupt ``meta.json`` (truncated, garbled, hand-edited) unless
+    ``dry_run``, with a warning line each on stderr; return the videos whose corrupt meta.json was
+    kept (a dry run's).
+
+    Done before the DAG is built, the extract checkpoint's output is then missing and reruns in
+    this same run (everything after it follows by modification time; per-frame caches are reused).
+    """
+    from .storage.meta import load_meta
+
+    kept = []
+    for video in cfg["videos"]:
+        path = Path(layout.meta(video))
+        if not path.is_file():
+            continue
+        try:
+            load_meta(path)
+        except CacheError as exc:
+            if dry_run:
+                kept.append(video)
+                print(f"iovst: warning: {exc}; a real run deletes it and re-extracts '{video}'", file=sys.stderr)
+            else:
+                path.unlink(missing_ok=True)
+                print(f"iovst: warning: {exc}; deleted it, re-extracting '{video}'", file=sys.stderr)
+    return kept
+
+
+def before_dag(cfg: Mapping[str, Any], layout: Layout, *, dry_run: bool) -> list[str]:
+    """What the main Snakemake process does once, before it builds the DAG: :func:`check_inputs`,
+    then :func:`drop_corrupt_meta` (returned: the videos whose corrupt meta.json a dry run kept, to
+    be planned as not yet extracted). Never inside jobs (they would repeat it at every parse, and a
+    job must not delete what other jobs read).
+
+    Raises:
+        InputError: a missing or unreadable input file (one line naming the config key).
+    """
+    check_inputs(cfg)
+    return drop_corrupt_meta(cfg, layout, dry_run=dry_run)

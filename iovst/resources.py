@@ -296,3 +296,14 @@ def rule_resources(stage: str, config: Mapping[str, Any], *, output: str, meta: 
         return request(wildcards, attempt).runtime
 
     return {"mem_mb": mem_mb, "runtime": runtime}
+
+
+#: stages (rules and ``iovst`` commands of the same name) that use a GPU: their rules request
+#: ``gpu=1`` (:func:`gpu_request`) and the command claims a free GPU (:mod:`iovst.runtime.gpuslots`)
+GPU_STAGES = frozenset({"flow", "stylize", "multipass"})
+
+
+def gpu_request(stage: str) -> dict[str, int]:
+    """``{"gpu": 1}`` for a GPU stage's rule ``resources:``, ``{}`` otherwise (``--resources gpu=N``
+    then runs at most N GPU jobs at once on one machine)."""
+    return {"gpu": 1} if stage in GPU_STAGES else {}

@@ -91,3 +91,20 @@ def test_weights_status_exits_1_when_one_is_missing(tmp_path):
     f.write_bytes(b"")
     r = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert r.returncode == 0 and "cached" in r.stdout, r.stdout + r.stderr
+
+
+def test_corrupt_meta_is_deleted_before_a_real_run_and_kept_by_a_dry_run(tmp_path, capsys):
+    from iovst.layout import Layout
+
+    cfg = config.validate({**BASE, "videos": {"v": "v.mp4", "w": "w.mp4"}})
+    layout = Layout(str(tmp_path))
+    for v in ("v", "w"):
+        (tmp_path / v).mkdir()
+    meta = tmp_path / "v" / "meta.json"
+    meta.write_text('{"width": 4')
+    (tmp_path / "w" / "meta.json").write_text('{"fps_num": 25, "fps_den": 1, "frame_count": 3, "width": 4, "height": 4}')
+    assert preflight.drop_corrupt_meta(cfg, layout, dry_run=True) == ["v"]  # planned as not extracted
+    assert meta.is_file() and "a real run deletes it and re-extracts 'v'" in capsys.readouterr().err
+    assert preflight.drop_corrupt_meta(cfg, layout, dry_run=False) == []
+    assert not meta.exists() and "deleted it, re-extracting 'v'" in capsys.readouterr().err
+    assert (tmp_path / "w" / "meta.json").is_file()

@@ -153,6 +153,20 @@ def test_dry_run_of_10000_frames_is_chunked_and_fast(tmp_path):
     assert elapsed < 60  # generous regression guard; the figure is reported by benchmarks/
 
 
+def test_dry_run_keeps_a_corrupt_meta_json(tmp_path):
+    """-n only says that a real run deletes the corrupt meta.json and re-extracts (the real run:
+    test_recovery.py); it deletes nothing."""
+    (tmp_path / "v.mp4").write_bytes(b"")
+    res = tmp_path / "results" / "v"
+    (res / "frames").mkdir(parents=True)
+    (res / "meta.json").write_text('{"fps_num": 30')
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"videos": {"v": "v.mp4"}, "styles": {"s": {"images": [str(ROOT / "data" / "style.png")]}}}))
+    r = snakemake(tmp_path, "-n", "--configfile", str(cfg))
+    assert "corrupt meta.json (JSONDecodeError); a real run deletes it and re-extracts 'v'" in r.stderr, r.stderr
+    assert (res / "meta.json").read_text() == '{"fps_num": 30'
+
+
 def test_metrics_command_on_a_finished_run(finished_run):
     out = finished_run / "metrics.json"
     r = subprocess.run(

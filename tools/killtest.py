@@ -81,7 +81,7 @@ PASSES = CONFIG["multipass"]["passes"]
 
 def log_dir(work: Path) -> Path:
     """The job log directory of the workflow run in ``work`` (one ``<job>.log`` per job)."""
-    return work / "results" / "logs"
+    return Path(layout(work).logs)
 
 
 def job_of(output: str) -> str:
@@ -194,10 +194,17 @@ def setup(work: Path, clip: Path, style: Path) -> Runner:
     return Runner(work)
 
 
+def layout(work: Path):
+    """The results layout (:class:`iovst.layout.Layout`) of the run in ``work``."""
+    from iovst.layout import Layout
+
+    return Layout(str(work / "results"))
+
+
 def final_frames(work: Path) -> dict:
     from iovst.storage import h5io
 
-    return h5io.chunk_frames_files(sorted((work / "results" / "clip" / "paint" / f"r{PASSES}").glob("chunk_*.h5")))
+    return h5io.chunk_frames_files(layout(work).existing("round", "clip", "paint", PASSES, "*"))
 
 
 @dataclass

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..layout import Layout
 from ..metrics import run_dir_files, run_metrics, style_content_losses
 from ..storage.atomic import write_json
 
@@ -30,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     frames_dir = args.frames_dir
     if args.run is not None:
         r, chunks, flow, masks, frames_dir = run_dir_files(args.run, args.round)
-        if r != 0 and (args.run / "r0").is_dir():
-            runs["round 0 (independent)"] = (sorted((args.run / "r0").glob("chunk_*.h5")), flow, masks)
+        layout, video, style = Layout.of_run_dir(args.run)
+        if r != 0 and Path(layout.round_dir(video, style, 0)).is_dir():
+            runs["round 0 (independent)"] = (layout.existing("round", video, style, 0, "*"), flow, masks)
         runs[f"round {r}"] = (chunks, flow, masks)
     elif args.chunks and args.flow and args.masks:
         runs["result"] = (args.chunks, args.flow, args.masks)

@@ -1,18 +1,18 @@
 rule encode:
     input:
-        meta=f"{R}/{{video}}/meta.json",
+        meta=L.meta("{video}"),
         source=lambda wc: config["videos"][wc.video],
         chunks=lambda wc: round_files(wc.video, wc.style, FINAL_ROUND, chunks_of(wc.video)),
     output:
-        f"{R}/{{video}}/{{style}}/{{video}}_{{style}}.mp4",
+        L.encoded("{video}", "{style}"),
     params:
         json=stage_params("encode"),
     resources:
-        **job_resources("encode", f"{R}/{{video}}/{{style}}/{{video}}_{{style}}.mp4"),
+        **job_resources("encode", L.encoded("{video}", "{style}")),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/{{style}}/encode.log",
+        L.log("{video}", "{style}", "encode"),
     shell:
         "iovst encode --chunks {input.chunks:q} --meta={input.meta:q} --source={input.source:q} "
         "--out={output:q} --params={params.json:q} --log={log:q}"
@@ -20,20 +20,20 @@ rule encode:
 
 rule side_by_side:
     input:
-        meta=f"{R}/{{video}}/meta.json",
+        meta=L.meta("{video}"),
         source=lambda wc: config["videos"][wc.video],
-        frames=f"{R}/{{video}}/frames",
+        frames=L.frames("{video}"),
         chunks=lambda wc: round_files(wc.video, wc.style, FINAL_ROUND, chunks_of(wc.video)),
     output:
-        f"{R}/{{video}}/{{style}}/{{video}}_{{style}}_side_by_side.mp4",
+        L.encoded("{video}", "{style}", side_by_side=True),
     params:
         json=stage_params("encode"),
     resources:
-        **job_resources("side_by_side", f"{R}/{{video}}/{{style}}/{{video}}_{{style}}_side_by_side.mp4"),
+        **job_resources("side_by_side", L.encoded("{video}", "{style}", side_by_side=True)),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/{{style}}/side_by_side.log",
+        L.log("{video}", "{style}", "side_by_side"),
     shell:
         "iovst encode --chunks {input.chunks:q} --side-by-side-source={input.frames:q} "
         "--meta={input.meta:q} --source={input.source:q} --out={output:q} "
@@ -42,18 +42,18 @@ rule side_by_side:
 
 rule preview_round:
     input:
-        meta=f"{R}/{{video}}/meta.json",
+        meta=L.meta("{video}"),
         chunks=lambda wc: round_files(wc.video, wc.style, int(wc.p), chunks_of(wc.video)),
     output:
-        f"{R}/{{video}}/{{style}}/preview_r{{p}}.mp4",
+        L.preview("{video}", "{style}", "{p}"),
     params:
         json=stage_params("encode"),
     resources:
-        **job_resources("preview_round", f"{R}/{{video}}/{{style}}/preview_r{{p}}.mp4"),
+        **job_resources("preview_round", L.preview("{video}", "{style}", "{p}")),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/{{style}}/preview_r{{p}}.log",
+        L.log("{video}", "{style}", "preview_r{p}"),
     shell:
         "iovst encode --chunks {input.chunks:q} --meta={input.meta:q} --out={output:q} "
         "--params={params.json:q} --log={log:q}"

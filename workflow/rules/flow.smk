@@ -1,21 +1,20 @@
 rule flow:
     input:
-        meta=f"{R}/{{video}}/meta.json",
-        frames=f"{R}/{{video}}/frames",
+        meta=L.meta("{video}"),
+        frames=L.frames("{video}"),
     output:
-        f"{R}/{{video}}/flow/chunk_{{k}}.h5",
+        L.flow("{video}", "{k}"),
     params:
         chunk_size=C,
         device=config["device"],
         json=stage_params("flow"),
     threads: 2
     resources:
-        gpu=1,
-        **job_resources("flow", f"{R}/{{video}}/flow/chunk_{{k}}.h5"),
+        **job_resources("flow", L.flow("{video}", "{k}")),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/flow/chunk_{{k}}.log",
+        L.log("{video}", "flow", "chunk_{k}"),
     shell:
         "iovst flow --frames-dir={input.frames:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} --out={output:q} --params={params.json:q} --device={params.device} "
@@ -24,36 +23,36 @@ rule flow:
 
 rule masks:
     input:
-        f"{R}/{{video}}/flow/chunk_{{k}}.h5",
+        L.flow("{video}", "{k}"),
     output:
-        f"{R}/{{video}}/masks/chunk_{{k}}.h5",
+        L.masks("{video}", "{k}"),
     params:
         json=stage_params("masks"),
     resources:
-        **job_resources("masks", f"{R}/{{video}}/masks/chunk_{{k}}.h5"),
+        **job_resources("masks", L.masks("{video}", "{k}")),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/masks/chunk_{{k}}.log",
+        L.log("{video}", "masks", "chunk_{k}"),
     shell:
         "iovst masks --flow={input:q} --out={output:q} --params={params.json:q} --log={log:q}"
 
 
 rule longterm:
     input:
-        meta=f"{R}/{{video}}/meta.json",
-        masks=lambda wc: mask_files(wc.video, pair_chunks_into(int(wc.k), MAX_MP_OFFSET)),
+        meta=L.meta("{video}"),
+        masks=lambda wc: mask_files(wc.video, pair_chunks_into(int(wc.k), C, MAX_MP_OFFSET)),
     output:
-        f"{R}/{{video}}/longterm/chunk_{{k}}.h5",
+        L.longterm("{video}", "{k}"),
     params:
         chunk_size=C,
         json=stage_params("longterm"),
     resources:
-        **job_resources("longterm", f"{R}/{{video}}/longterm/chunk_{{k}}.h5"),
+        **job_resources("longterm", L.longterm("{video}", "{k}")),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/longterm/chunk_{{k}}.log",
+        L.log("{video}", "longterm", "chunk_{k}"),
     shell:
         "iovst longterm --masks {input.masks:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} --out={output:q} --params={params.json:q} --log={log:q}"
@@ -61,17 +60,17 @@ rule longterm:
 
 rule flow_preview:
     input:
-        meta=f"{R}/{{video}}/meta.json",
+        meta=L.meta("{video}"),
         flow=lambda wc: flow_files(wc.video, chunks_of(wc.video)),
         masks=lambda wc: mask_files(wc.video, chunks_of(wc.video)),
     output:
-        f"{R}/{{video}}/flow_preview.mp4",
+        L.flow_preview("{video}"),
     resources:
-        **job_resources("flow_preview", f"{R}/{{video}}/flow_preview.mp4"),
+        **job_resources("flow_preview", L.flow_preview("{video}")),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/flow_preview.log",
+        L.log("{video}", "flow_preview"),
     shell:
         "iovst flow-preview --flow {input.flow:q} --masks {input.masks:q} --meta={input.meta:q} "
         "--out={output:q} --log={log:q}"

@@ -1,11 +1,11 @@
 rule stylize:
     input:
         unpack(stylize_extra_inputs),
-        meta=f"{R}/{{video}}/meta.json",
-        frames=f"{R}/{{video}}/frames",
+        meta=L.meta("{video}"),
+        frames=L.frames("{video}"),
         style=lambda wc: style_images(wc.style),
     output:
-        f"{R}/{{video}}/{{style}}/r0/chunk_{{k}}.h5",
+        L.round("{video}", "{style}", 0, "{k}"),
     params:
         chunk_size=C,
         cache=CACHE,
@@ -15,12 +15,11 @@ rule stylize:
         extra=_opt_args,
     threads: 2
     resources:
-        gpu=1,
-        **job_resources("stylize", f"{R}/{{video}}/{{style}}/r0/chunk_{{k}}.h5"),
+        **job_resources("stylize", L.round("{video}", "{style}", 0, "{k}")),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/{{style}}/r0/chunk_{{k}}.log",
+        L.log("{video}", "{style}", "r0", "chunk_{k}"),
     shell:
         "iovst stylize --frames-dir={input.frames:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} {params.style} {params.extra} --out={output:q} --cache-dir={params.cache:q} "
@@ -30,11 +29,11 @@ rule stylize:
 rule multipass:
     input:
         unpack(multipass_inputs),
-        meta=f"{R}/{{video}}/meta.json",
-        frames=f"{R}/{{video}}/frames",
+        meta=L.meta("{video}"),
+        frames=L.frames("{video}"),
         style=lambda wc: style_images(wc.style),
     output:
-        f"{R}/{{video}}/{{style}}/r{{p}}/chunk_{{k}}.h5",
+        L.round("{video}", "{style}", "{p}", "{k}"),
     wildcard_constraints:
         p="[1-9][0-9]*",  # round 0 is the stylize rule's
     params:
@@ -46,12 +45,11 @@ rule multipass:
         neighbors=lambda wc, input: " ".join(shlex.quote(str(p)) for p in input.get("neighbors", [])),
     threads: 2
     resources:
-        gpu=1,
-        **job_resources("multipass", f"{R}/{{video}}/{{style}}/r{{p}}/chunk_{{k}}.h5"),
+        **job_resources("multipass", L.round("{video}", "{style}", "{p}", "{k}")),
     conda:
         "../envs/iovst.yaml"
     log:
-        f"{LOGS}/{{video}}/{{style}}/r{{p}}/chunk_{{k}}.log",
+        L.log("{video}", "{style}", "r{p}", "chunk_{k}"),
     shell:
         "iovst multipass --frames-dir={input.frames:q} --meta={input.meta:q} --round={wildcards.p} "
         "--chunk={wildcards.k} --chunk-size={params.chunk_size} --prev={input.prev:q} --neighbors {params.neighbors} "
