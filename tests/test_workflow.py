@@ -197,7 +197,7 @@ def test_configfile_replaces_config_yaml_and_config_applies_on_top(tmp_path, cli
         assert job_counts(r.stdout)["encode"] == 1 and other not in r.stdout, r.stdout
         assert f"--meta={ours}/meta.json" in r.stdout and '"count":5' in r.stdout and '"size":64' in r.stdout
         log = ours.replace("/", "/logs/", 1)
-        assert f"2> {log}/extract.log" in r.stdout, r.stdout
+        assert f"--log={log}/extract.log" in r.stdout, r.stdout
 
 
 def test_invalid_config_yaml_is_one_line_with_file_and_line(tmp_path):
