@@ -19,7 +19,7 @@ include: "workflow/rules/encode.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets,
         all_artifacts,
-    default_target: True

@@ -57,11 +57,14 @@ def _child(args: argparse.Namespace) -> None:
     strokes = Strokes.from_array(np.load(args.strokes_file)).requires_grad_()
     weight = torch.rand(3, size, size, generator=torch.Generator().manual_seed(0))
     if args.renderer == "fast":
+
         def fn():
             return render(strokes, height=size, width=size, **look)
     else:
+
         def fn():
             return render_naive(strokes, height=size, width=size, k=args.k, **look)
+
     base = _rss_bytes()
     fwd, bwd = [], []
     for _ in range(args.repeats):
@@ -77,10 +80,18 @@ def _child(args: argparse.Namespace) -> None:
         out = image.detach().numpy()
         del image
     np.save(args.image_file, out)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # KiB on Linux
-    print(json.dumps({"forward_s": min(fwd), "backward_s": min(bwd),
-                      "total_s": min(f + b for f, b in zip(fwd, bwd)),
-                      "peak_rss_mb": peak / 2**20, "peak_increase_mb": (peak - base) / 2**20}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    print(
+        json.dumps(
+            {
+                "forward_s": min(fwd),
+                "backward_s": min(bwd),
+                "total_s": min(f + b for f, b in zip(fwd, bwd)),
+                "peak_rss_mb": peak / 2**20,
+                "peak_increase_mb": (peak - base) / 2**20,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -104,40 +115,64 @@ def main() -> None:
     from iovst.style.brush.init import init_strokes
 
     brush = section_params("stylize").brushstroke
-    photo = transform.resize(data.astronaut(), (args.size, args.size),
-                             anti_aliasing=True).astype(np.float32)
-    strokes = init_strokes(photo, n_strokes=args.strokes, length_scale=brush.length_scale,
-                           width_scale=brush.width_scale, seed=0)
-    print(f"canvas {args.size}x{args.size}, {len(strokes)} strokes (SLIC n_segments "
-          f"{args.strokes}), reference K = {args.k}, {args.threads} threads, "
-          f"min of {args.repeats} runs")
+    photo = transform.resize(data.astronaut(), (args.size, args.size), anti_aliasing=True).astype(np.float32)
+    strokes = init_strokes(
+        photo, n_strokes=args.strokes, length_scale=brush.length_scale, width_scale=brush.width_scale, seed=0
+    )
+    print(
+        f"canvas {args.size}x{args.size}, {len(strokes)} strokes (SLIC n_segments "
+        f"{args.strokes}), reference K = {args.k}, {args.threads} threads, "
+        f"min of {args.repeats} runs"
+    )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         np.save(Path(tmp) / "strokes.npy", strokes.to_array())
         for name in ("naive", "fast"):
-            cmd = [sys.executable, __file__, "--renderer", name, "--size", str(args.size),
-                   "--k", str(args.k), "--repeats", str(args.repeats),
-                   "--threads", str(args.threads), "--strokes-file", str(Path(tmp) / "strokes.npy"),
-                   "--image-file", str(Path(tmp) / f"{name}.npy")]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--renderer",
+                name,
+                "--size",
+                str(args.size),
+                "--k",
+                str(args.k),
+                "--repeats",
+                str(args.repeats),
+                "--threads",
+                str(args.threads),
+                "--strokes-file",
+                str(Path(tmp) / "strokes.npy"),
+                "--image-file",
+                str(Path(tmp) / f"{name}.npy"),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 print(f"{name}: failed (exit {proc.returncode})\n{proc.stderr[-2000:]}")
                 return
             results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
             results[name]["image"] = np.load(Path(tmp) / f"{name}.npy")
-    print(f"{'renderer':10s} {'forward s':>10s} {'backward s':>11s} {'total s':>8s} "
-          f"{'peak RSS MB':>12s} {'peak incr. MB':>14s}")
+    print(
+        f"{'renderer':10s} {'forward s':>10s} {'backward s':>11s} {'total s':>8s} "
+        f"{'peak RSS MB':>12s} {'peak incr. MB':>14s}"
+    )
     for name, label in (("naive", f"naive K={args.k}"), ("fast", "fast")):
         r = results[name]
-        print(f"{label:10s} {r['forward_s']:10.3f} {r['backward_s']:11.3f} {r['total_s']:8.3f} "
-              f"{r['peak_rss_mb']:12.0f} {r['peak_increase_mb']:14.0f}")
+        print(
+            f"{label:10s} {r['forward_s']:10.3f} {r['backward_s']:11.3f} {r['total_s']:8.3f} "
+            f"{r['peak_rss_mb']:12.0f} {r['peak_increase_mb']:14.0f}"
+        )
     n, f = results["naive"], results["fast"]
     diff = np.abs(n["image"] - f["image"])
-    print(f"fast / naive: time {f['total_s'] / n['total_s']:.3f}x, "
-          f"peak increase {f['peak_increase_mb'] / n['peak_increase_mb']:.3f}x, "
-          f"peak RSS {f['peak_rss_mb'] / n['peak_rss_mb']:.3f}x")
-    print(f"image difference: max {diff.max():.4f}, mean {diff.mean():.5f}, "
-          f"pixels > 1/255: {100 * float((diff.max(0) > 1 / 255).mean()):.2f} %")
+    print(
+        f"fast / naive: time {f['total_s'] / n['total_s']:.3f}x, "
+        f"peak increase {f['peak_increase_mb'] / n['peak_increase_mb']:.3f}x, "
+        f"peak RSS {f['peak_rss_mb'] / n['peak_rss_mb']:.3f}x"
+    )
+    print(
+        f"image difference: max {diff.max():.4f}, mean {diff.mean():.5f}, "
+        f"pixels > 1/255: {100 * float((diff.max(0) > 1 / 255).mean()):.2f} %"
+    )
 
 
 if __name__ == "__main__":

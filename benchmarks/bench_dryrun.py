@@ -39,17 +39,26 @@ def main() -> None:
         d = Path(d)
         (d / "v.mp4").write_bytes(b"")
         (d / "results/big/frames").mkdir(parents=True)
-        (d / "results/big/meta.json").write_text(json.dumps(
-            {"fps_num": 30, "fps_den": 1, "frame_count": a.frames, "width": 512, "height": 288}))
-        (d / "c.yaml").write_text(yaml.safe_dump({
-            "videos": {"big": "v.mp4"}, "styles": {"s": {"images": [str(ROOT / "data/style.png")]}},
-            "chunk_size": a.chunk_size, "multipass": {"passes": a.passes}}))
+        (d / "results/big/meta.json").write_text(
+            json.dumps({"fps_num": 30, "fps_den": 1, "frame_count": a.frames, "width": 512, "height": 288})
+        )
+        (d / "c.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "videos": {"big": "v.mp4"},
+                    "styles": {"s": {"images": [str(ROOT / "data/style.png")]}},
+                    "chunk_size": a.chunk_size,
+                    "multipass": {"passes": a.passes},
+                }
+            )
+        )
         sm = [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "-d", str(d)]
         t, out = timed(sm + ["-s", str(ROOT / "Snakefile"), "--configfile", str(d / "c.yaml")])
         jobs = next(int(line.split()[1]) for line in out.splitlines() if line.startswith("total"))
         (d / "bare.smk").write_text(
             f"rule all:\n    input: expand('out/{{i}}.txt', i=range({jobs - 1}))\n"
-            "rule one:\n    output: 'out/{i}.txt'\n    shell: 'touch {output}'\n")
+            "rule one:\n    output: 'out/{i}.txt'\n    shell: 'touch {output}'\n"
+        )
         tb, _ = timed(sm + ["-s", str(d / "bare.smk")])
     print(f"iovst dry run, {a.frames} frames, chunk {a.chunk_size}, {a.passes} passes: {jobs} jobs in {t:.1f} s")
     print(f"bare Snakefile with {jobs} independent jobs:                      {tb:.1f} s  (ratio {t / tb:.1f}x)")

@@ -51,8 +51,9 @@ def main() -> None:
     for preset in ("ultrafast", "fast", "medium"):
         print(f"dis ({preset:9s}): {_time(DisEstimator(preset=preset), a, b, 5):8.3f} s/pair")
     for model in ("raft_small", "raft_large"):
-        est = RaftEstimator(model=model, weights="random", num_flow_updates=args.updates,
-                            batch_size=args.pairs, device=device)
+        est = RaftEstimator(
+            model=model, weights="random", num_flow_updates=args.updates, batch_size=args.pairs, device=device
+        )
         print(f"{model} ({args.updates} updates, batch {args.pairs}): {_time(est, a, b, args.pairs):8.3f} s/pair")
 
     n = args.chunk_size + max(args.offsets)
@@ -61,22 +62,38 @@ def main() -> None:
         for t, frame in enumerate(demo_frames(n, size, seed=0)):
             write_png(frame_path(tmp_path / "frames", t), frame)
         flow_path, mask_path = tmp_path / "flow.h5", tmp_path / "masks.h5"
-        cfg = validate({"videos": {"v": "v.mp4"}, "styles": {"s": {"images": ["s.png"]}},
-                        "flow": {"method": "dis", "offsets": args.offsets, "dis_preset": "medium"}})
+        cfg = validate(
+            {
+                "videos": {"v": "v.mp4"},
+                "styles": {"s": {"images": ["s.png"]}},
+                "flow": {"method": "dis", "offsets": args.offsets, "dis_preset": "medium"},
+            }
+        )
         t0 = time.perf_counter()
-        flow_chunk(frames_dir=tmp_path / "frames", n_frames=n, size=size, chunk=0, chunk_size=args.chunk_size,
-                   params=load_stage_params("flow", stage_params(cfg, "flow")), out=flow_path,
-                   device=torch.device("cpu"))
+        flow_chunk(
+            frames_dir=tmp_path / "frames",
+            n_frames=n,
+            size=size,
+            chunk=0,
+            chunk_size=args.chunk_size,
+            params=load_stage_params("flow", stage_params(cfg, "flow")),
+            out=flow_path,
+            device=torch.device("cpu"),
+        )
         t1 = time.perf_counter()
         masks_file(flow_path=flow_path, out=mask_path, params=load_stage_params("masks", stage_params(cfg, "masks")))
         t2 = time.perf_counter()
         fb, mb = flow_path.stat().st_size, mask_path.stat().st_size
     c = args.chunk_size
     raw_flow = len(args.offsets) * 2 * 2 * size[0] * size[1] * 2
-    print(f"chunk of {c} frames, offsets {args.offsets}: flow stage (dis) {t1 - t0:.1f} s, masks stage {t2 - t1:.1f} s "
-          f"({(t2 - t1) / c:.3f} s/frame)")
-    print(f"HDF5 per frame: flow {fb / c / 1e6:.2f} MB (raw float16 {raw_flow / 1e6:.2f} MB), "
-          f"masks {mb / c / 1e6:.2f} MB, total {(fb + mb) / c / 1e6:.2f} MB")
+    print(
+        f"chunk of {c} frames, offsets {args.offsets}: flow stage (dis) {t1 - t0:.1f} s, masks stage {t2 - t1:.1f} s "
+        f"({(t2 - t1) / c:.3f} s/frame)"
+    )
+    print(
+        f"HDF5 per frame: flow {fb / c / 1e6:.2f} MB (raw float16 {raw_flow / 1e6:.2f} MB), "
+        f"masks {mb / c / 1e6:.2f} MB, total {(fb + mb) / c / 1e6:.2f} MB"
+    )
 
 
 if __name__ == "__main__":

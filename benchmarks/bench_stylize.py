@@ -37,8 +37,8 @@ import time
 import numpy as np
 import torch
 
-from iovst.runtime.device import resolve_device
 from iovst.config import section_params
+from iovst.runtime.device import resolve_device
 from iovst.style import losses
 from iovst.style.gatys import Gatys
 from iovst.style.lbfgs import BatchedLBFGS
@@ -67,9 +67,10 @@ def bench_size(size: int, *, device: torch.device, weights: str, iterations: int
     mask = (torch.rand(1, 1, size, size, generator=g) > 0.3).float().to(device)
     temporal = [(warped, mask)]
 
-    models = {opt: Gatys(params=section_params("stylize", {"optimizer": opt}), device=device, weights=weights,
-                        seed=0)
-              for opt in ("adam", "lbfgs")}
+    models = {
+        opt: Gatys(params=section_params("stylize", {"optimizer": opt}), device=device, weights=weights, seed=0)
+        for opt in ("adam", "lbfgs")
+    }
     adam = models["adam"]
     targets = {opt: m.style_targets(style, None, frame_hw=(size, size)) for opt, m in models.items()}
 
@@ -90,8 +91,10 @@ def bench_size(size: int, *, device: torch.device, weights: str, iterations: int
         bares.append(_timed(bare, device))
         fulls.append((_timed(lambda: run(n), device) - _timed(lambda: run(0), device)) / n)
     t_bare, t_full = float(np.median(bares)), float(np.median(fulls))
-    print(f"{size:5d}px  bare VGG fwd+bwd {t_bare:8.4f} s   full loss iteration {t_full:8.4f} s   "
-          f"ratio {t_full / t_bare:5.2f}")
+    print(
+        f"{size:5d}px  bare VGG fwd+bwd {t_bare:8.4f} s   full loss iteration {t_full:8.4f} s   "
+        f"ratio {t_full / t_bare:5.2f}"
+    )
 
     start = models["adam"].loss_terms(content, content, targets["adam"], temporal, 1e3)["total"]
     line = [f"{size:5d}px  loss at init {start:.4e}"]
@@ -136,8 +139,15 @@ def bench_lbfgs(size: int, batch: int, *, device: torch.device, weights: str, ti
         frame_losses(x_bare).sum().backward()
 
     x_t = content.clone().requires_grad_(True)
-    opt_t = torch.optim.LBFGS([x_t], lr=1, max_iter=p.history_size, max_eval=p.history_size + 1,
-                              history_size=p.history_size, tolerance_grad=0.0, tolerance_change=0.0)
+    opt_t = torch.optim.LBFGS(
+        [x_t],
+        lr=1,
+        max_iter=p.history_size,
+        max_eval=p.history_size + 1,
+        history_size=p.history_size,
+        tolerance_grad=0.0,
+        tolerance_change=0.0,
+    )
 
     def closure() -> torch.Tensor:
         opt_t.zero_grad()
@@ -163,8 +173,10 @@ def bench_lbfgs(size: int, batch: int, *, device: torch.device, weights: str, ti
         t["torch.optim.LBFGS"].append(_timed(lambda: opt_t.step(closure), device) / timed)
         t["BatchedLBFGS"].append(_timed(lambda: batched(timed), device) / timed)
     med = {k: float(np.median(v)) for k, v in t.items()}
-    print(f"{size:5d}px B={batch}  bare VGG fwd+bwd {med['bare']:7.4f} s   per iteration / bare:  "
-          + "   ".join(f"{k} {v / med['bare']:5.2f}" for k, v in med.items() if k != "bare"))
+    print(
+        f"{size:5d}px B={batch}  bare VGG fwd+bwd {med['bare']:7.4f} s   per iteration / bare:  "
+        + "   ".join(f"{k} {v / med['bare']:5.2f}" for k, v in med.items() if k != "bare")
+    )
 
 
 def main() -> None:

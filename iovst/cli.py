@@ -92,8 +92,10 @@ def _damaged_extraction(exc: FrameError, meta_path: str) -> CacheError:
         return exc
     if intact is not False:
         return exc
-    return CacheError(f"'{meta_path}': the frames in '{exc.frames_dir}' no longer match its frame_digest "
-                      f"(damaged extraction: {exc})", path=meta_path)
+    return CacheError(
+        f"'{meta_path}': the frames in '{exc.frames_dir}' no longer match its frame_digest (damaged extraction: {exc})",
+        path=meta_path,
+    )
 
 
 def _log_to(path: str) -> int:
@@ -118,8 +120,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, help_ in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         p.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0 = torch's default)")
-        p.add_argument("--log", metavar="FILE",
-                       help="write stderr (log, warnings, tracebacks) to FILE; error lines also go to stderr")
+        p.add_argument(
+            "--log",
+            metavar="FILE",
+            help="write stderr (log, warnings, tracebacks) to FILE; error lines also go to stderr",
+        )
         if name == command:
             importlib.import_module(module_of(name)).add_arguments(p)
     return parser
@@ -169,8 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             exc = _damaged_extraction(exc, args.meta)
         msg = str(exc)
         if exc.path is not None and _remove_corrupt(exc.path):
-            msg += ("; removed it so that it is regenerated: run the same snakemake command again "
-                    "(with --rerun-incomplete after a crash)")
+            msg += (
+                "; removed it so that it is regenerated: run the same snakemake command again "
+                "(with --rerun-incomplete after a crash)"
+            )
         error(msg)
         return exc.exit_code
     except IovstError as exc:

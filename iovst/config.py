@@ -15,10 +15,11 @@ import copy
 import functools
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -135,12 +136,18 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> None:
     """Checks across keys that the schema cannot state; sections absent from ``cfg`` (a stage's
     params hold only its own) are skipped."""
     if "logs" in cfg.get("videos", {}):  # <results>/logs/ holds the job logs of every video
-        raise ConfigError("config key 'videos.logs': the name 'logs' is reserved (job logs go to <results>/logs/), rename the video")
+        raise ConfigError(
+            "config key 'videos.logs': the name 'logs' is reserved (job logs go to <results>/logs/), rename the video"
+        )
     offsets = cfg.get("flow", {}).get("offsets")
     if offsets is not None and list(offsets) != sorted(set(offsets)):
         raise ConfigError(f"config key 'flow.offsets': must be sorted ascending without repeats, got {offsets}")
-    if offsets is not None and 1 not in offsets:  # multipass blends from, and brushstrokes carry strokes along, the offset-1 pair
-        raise ConfigError(f"config key 'flow.offsets': must contain 1 (multipass and brushstrokes need the offset-1 flow), got {offsets}")
+    if (
+        offsets is not None and 1 not in offsets
+    ):  # multipass blends from, and brushstrokes carry strokes along, the offset-1 pair
+        raise ConfigError(
+            f"config key 'flow.offsets': must contain 1 (multipass and brushstrokes need the offset-1 flow), got {offsets}"
+        )
     mp_off = cfg.get("multipass", {}).get("offsets")
     if mp_off is not None:
         if not mp_off:
@@ -383,8 +390,13 @@ class EncodeParams:
 
 #: config section -> its typed class
 SECTIONS: dict[str, type] = {
-    "extract": ExtractParams, "flow": FlowParams, "model": ModelParams, "masks": MasksParams,
-    "stylize": StylizeParams, "multipass": MultipassParams, "encode": EncodeParams,
+    "extract": ExtractParams,
+    "flow": FlowParams,
+    "model": ModelParams,
+    "masks": MasksParams,
+    "stylize": StylizeParams,
+    "multipass": MultipassParams,
+    "encode": EncodeParams,
 }
 _NESTED: dict[type, dict[str, type]] = {StylizeParams: {"brushstroke": BrushstrokeParams}}
 
@@ -400,8 +412,14 @@ def _as_field(v: Any, kind: str) -> Any:
 def _typed(cls: type, values: Mapping[str, Any]) -> Any:
     """``cls`` built from a validated, complete section ``values``."""
     nested = _NESTED.get(cls, {})
-    return cls(**{f.name: _typed(nested[f.name], values[f.name]) if f.name in nested
-                  else _as_field(values[f.name], str(f.type)) for f in fields(cls)})
+    return cls(
+        **{
+            f.name: _typed(nested[f.name], values[f.name])
+            if f.name in nested
+            else _as_field(values[f.name], str(f.type))
+            for f in fields(cls)
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,15 @@ clip's duration. The style image is a painterly, posterised, colour-shifted rend
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import ffmpeg as graph
 import numpy as np
 
-from .video import ffmpeg
 from .storage.atomic import atomic_path
+from .video import ffmpeg
 from .video.encode import h264, h264_options
 from .video.frames import to_uint8
 
@@ -32,8 +32,9 @@ DEMO_CRF = 14
 AUDIO_RATE = 44100
 TONE_HZ = 440
 #: Style image palette, dark to light (RGB in [0, 1]).
-PALETTE = np.array([[0.08, 0.05, 0.30], [0.35, 0.10, 0.60], [0.80, 0.15, 0.45],
-                    [0.98, 0.50, 0.15], [0.99, 0.90, 0.35]], np.float32)
+PALETTE = np.array(
+    [[0.08, 0.05, 0.30], [0.35, 0.10, 0.60], [0.80, 0.15, 0.45], [0.98, 0.50, 0.15], [0.99, 0.90, 0.35]], np.float32
+)
 
 
 def demo_frames(n_frames: int, size: tuple[int, int], seed: int) -> Iterator[np.ndarray]:
@@ -61,8 +62,7 @@ def demo_frames(n_frames: int, size: tuple[int, int], seed: int) -> Iterator[np.
         zoom = width / crop_w
         cx, cy = cx0 + (cx1 - cx0) * t, cy0 + (cy1 - cy0) * t
         m = np.array([[zoom, 0, width / 2 - zoom * cx], [0, zoom, height / 2 - zoom * cy]], np.float32)
-        frame = cv2.warpAffine(photo, m, (width, height), flags=cv2.INTER_CUBIC,
-                               borderMode=cv2.BORDER_REFLECT)
+        frame = cv2.warpAffine(photo, m, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
         sx = -radius + (width + 2 * radius) * t
         sy = height * (0.6 + 0.15 * np.sin(2 * np.pi * t))
         alpha = np.clip(radius - np.hypot(xx - sx, yy - sy), 0.0, 1.0)[..., None]
@@ -71,9 +71,16 @@ def demo_frames(n_frames: int, size: tuple[int, int], seed: int) -> Iterator[np.
         yield np.clip(frame, 0.0, 1.0).astype(np.float32)
 
 
-def make_demo_clip(path: str | Path, *, n_frames: int = 24, size: tuple[int, int] = (96, 128),
-                   fps: Fraction = Fraction(30000, 1001), audio: bool = True, seed: int = 0,
-                   crf: int = 10) -> None:
+def make_demo_clip(
+    path: str | Path,
+    *,
+    n_frames: int = 24,
+    size: tuple[int, int] = (96, 128),
+    fps: Fraction = Fraction(30000, 1001),
+    audio: bool = True,
+    seed: int = 0,
+    crf: int = 10,
+) -> None:
     """Write a demo H.264 MP4 to ``path`` (atomically).
 
     Args:
@@ -91,13 +98,17 @@ def make_demo_clip(path: str | Path, *, n_frames: int = 24, size: tuple[int, int
     options = h264_options(crf=crf, preset="slow")
     if audio:
         samples = round(n_frames / fps * AUDIO_RATE)
-        streams.append(graph.input(f"sine=frequency={TONE_HZ}:sample_rate={AUDIO_RATE},atrim=end_sample={samples}",
-                                   f="lavfi")["a:0"])
+        streams.append(
+            graph.input(f"sine=frequency={TONE_HZ}:sample_rate={AUDIO_RATE},atrim=end_sample={samples}", f="lavfi")[
+                "a:0"
+            ]
+        )
         options.update(acodec="aac", audio_bitrate="48k")
     with atomic_path(path) as tmp:
         frames = (to_uint8(f) for f in demo_frames(n_frames, size, seed))
-        ffmpeg.pipe_frames(graph.output(*streams, ffmpeg.media_path(tmp), **options), frames,
-                           context=f"demo clip '{path}'")
+        ffmpeg.pipe_frames(
+            graph.output(*streams, ffmpeg.media_path(tmp), **options), frames, context=f"demo clip '{path}'"
+        )
 
 
 def make_style_image(path: str | Path, *, size: tuple[int, int] = (256, 384), seed: int = 0) -> None:
@@ -115,8 +126,7 @@ def make_style_image(path: str | Path, *, size: tuple[int, int] = (256, 384), se
 
     height, width = size
     rng = np.random.default_rng(seed)
-    img = cv2.resize(skimage.data.coffee().astype(np.float32) / 255.0, (width, height),
-                     interpolation=cv2.INTER_AREA)
+    img = cv2.resize(skimage.data.coffee().astype(np.float32) / 255.0, (width, height), interpolation=cv2.INTER_AREA)
     segments = slic(img, n_segments=250, compactness=10, start_label=0)
     poster = label2rgb(segments, img, kind="avg", bg_label=-1).astype(np.float32)
     gray = cv2.GaussianBlur(img.mean(axis=2), (0, 0), 3)

@@ -83,7 +83,6 @@ class Layout:
         """``{root}/logs/{video}/{parts...}.log``, e.g. ``log("{video}", "flow", "chunk_{k}")``."""
         return "/".join((self.logs, video, *parts)) + ".log"
 
-
     def targets(self, cfg: Mapping[str, Any], video: str) -> list[str]:
         """The final outputs of ``video`` that the validated config ``cfg`` asks for."""
         files = [self.flow_preview(video)] if cfg["flow"]["preview"] else []

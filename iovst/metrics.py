@@ -13,20 +13,23 @@ report it next to a style/content measure.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from .storage import h5io
 from .errors import InputError
 from .flow.flowstore import FlowStore, MaskStore
 from .flow.warp import warp
 from .layout import Layout
+from .storage import h5io
 
 
-def pair_warping_error(output_t: np.ndarray, output_next: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float | None:
+def pair_warping_error(
+    output_t: np.ndarray, output_next: np.ndarray, flow: np.ndarray, mask: np.ndarray
+) -> float | None:
     """Masked mean squared warping error of one pair; ``None`` when the mask is all zero.
 
     Args:
@@ -51,7 +54,9 @@ def pair_warping_error(output_t: np.ndarray, output_next: np.ndarray, flow: np.n
 
 
 def warping_error(
-    outputs: Sequence[np.ndarray], flows_fwd: Sequence[np.ndarray], masks: Sequence[np.ndarray],
+    outputs: Sequence[np.ndarray],
+    flows_fwd: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
 ) -> float:
     """Warping error of consecutive ``outputs`` (see the module docstring).
 
@@ -71,8 +76,11 @@ def warping_error(
             f"warping_error: {len(outputs)} outputs need {len(outputs) - 1} flows and masks "
             f"(at least 2 outputs), got {len(flows_fwd)} flows and {len(masks)} masks"
         )
-    errs = [e for t in range(len(flows_fwd))
-            if (e := pair_warping_error(outputs[t], outputs[t + 1], flows_fwd[t], masks[t])) is not None]
+    errs = [
+        e
+        for t in range(len(flows_fwd))
+        if (e := pair_warping_error(outputs[t], outputs[t + 1], flows_fwd[t], masks[t])) is not None
+    ]
     if not errs:
         raise ValueError("warping_error: every mask is all zero (no reliable pixel)")
     return float(np.mean(errs))
@@ -90,8 +98,9 @@ def _frames_in_order(chunk_paths: Sequence[str | Path]) -> Iterator[tuple[int, n
             yield first + j, arr[j]
 
 
-def run_metrics(*, chunk_paths: Sequence[str | Path], flow_paths: Sequence[str | Path],
-                mask_paths: Sequence[str | Path]) -> dict[str, Any]:
+def run_metrics(
+    *, chunk_paths: Sequence[str | Path], flow_paths: Sequence[str | Path], mask_paths: Sequence[str | Path]
+) -> dict[str, Any]:
     """Metrics of a finished run: ``{"warping_error": float, "pairs": int, "frames": int}``.
 
     Frames are streamed chunk by chunk; only consecutive frames present in ``chunk_paths`` form pairs.
@@ -113,13 +122,20 @@ def run_metrics(*, chunk_paths: Sequence[str | Path], flow_paths: Sequence[str |
                     errs.append(e)
             prev = (i, frame)
     if not errs:
-        raise InputError(f"metrics: no pair of consecutive frames with reliable pixels in {len(chunk_paths)} result chunk(s)")
+        raise InputError(
+            f"metrics: no pair of consecutive frames with reliable pixels in {len(chunk_paths)} result chunk(s)"
+        )
     return {"warping_error": float(np.mean(errs)), "pairs": len(errs), "frames": n_frames}
 
 
 def style_content_losses(
-    *, chunk_paths: Sequence[str | Path], frames_dir: str | Path, style_paths: Sequence[str | Path],
-    weights: str | None = None, stylize: dict[str, Any] | None = None, device: str = "cpu",
+    *,
+    chunk_paths: Sequence[str | Path],
+    frames_dir: str | Path,
+    style_paths: Sequence[str | Path],
+    weights: str | None = None,
+    stylize: dict[str, Any] | None = None,
+    device: str = "cpu",
 ) -> dict[str, float]:
     """Mean per-frame content and style loss (the stylize stage's definitions, unweighted).
 
@@ -132,9 +148,9 @@ def style_content_losses(
         stylize: the config's ``stylize`` section (layers); absent keys take the schema defaults.
     """
     from .config import section_params
-    from .video.frames import read_frame, read_image
     from .style.gatys import Gatys
     from .tensors import to_tensor
+    from .video.frames import read_frame, read_image
 
     model = section_params("model", {} if weights is None else {"weights": weights})
     g = Gatys(params=section_params("stylize", stylize), device=torch.device(device), weights=model.weights, seed=0)
@@ -152,10 +168,13 @@ def style_content_losses(
 def run_dir_files(run_dir: Path, round_: int | None) -> tuple[int, list[Path], list[Path], list[Path], Path]:
     """Files of a finished render ``results/<video>/<style>``: (round, chunks, flow, masks, frames)."""
     layout, video, style = Layout.of_run_dir(run_dir)
-    rounds = sorted(int(p.name[1:]) for p in layout.existing("round_dir", video, style, "*")
-                    if p.is_dir() and p.name[1:].isdigit())
+    rounds = sorted(
+        int(p.name[1:]) for p in layout.existing("round_dir", video, style, "*") if p.is_dir() and p.name[1:].isdigit()
+    )
     if not rounds:
-        raise InputError(f"metrics: '{run_dir}' holds no round directories r0, r1, ... (not a results/<video>/<style> dir)")
+        raise InputError(
+            f"metrics: '{run_dir}' holds no round directories r0, r1, ... (not a results/<video>/<style> dir)"
+        )
     r = rounds[-1] if round_ is None else round_
     chunks = layout.existing("round", video, style, r, "*")
     flow, masks = layout.existing("flow", video, "*"), layout.existing("masks", video, "*")

@@ -55,8 +55,8 @@ def check_weights_file(key: str, spec: str, model: str) -> None:
 
     The tensors are memory-mapped, not read: cheap even for a 550 MB checkpoint.
     """
-    from .style.vgg import _features_only
     from .runtime.weights import read_state_dict
+    from .style.vgg import _features_only
 
     path = Path(spec).expanduser()
     try:
@@ -71,8 +71,11 @@ def check_weights_file(key: str, spec: str, model: str) -> None:
     unexpected = [k for k in got if k not in want]
     wrong = [f"{k} {got[k]} != {want[k]}" for k in want if k in got and got[k] != want[k]]
     if missing or unexpected or wrong:
-        what = [f"{len(l)} {n} (e.g. {l[0]})"
-                for n, l in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong)) if l]
+        what = [
+            f"{len(l)} {n} (e.g. {l[0]})"
+            for n, l in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
+            if l
+        ]
         raise InputError(f"config key '{key}': '{spec}' is not {model} weights: tensors {'; '.join(what)}")
 
 
@@ -92,8 +95,10 @@ def check_cached(key: str, spec: str, model: str, torch_home: str | None) -> Non
     fetch = f"run 'iovst weights fetch --torch-home {f.parents[2]}' where there is internet"
     if spec == "imagenet":
         raise InputError(f"config key '{key}': {model} weights not cached at {f} and IOVST_OFFLINE is set; {fetch}")
-    raise InputError(f"config key '{key}': auto would use RANDOM {model} weights (none cached at {f}, IOVST_OFFLINE "
-                     f"is set); {fetch}, or set {key}: random to render with random weights")
+    raise InputError(
+        f"config key '{key}': auto would use RANDOM {model} weights (none cached at {f}, IOVST_OFFLINE "
+        f"is set); {fetch}, or set {key}: random to render with random weights"
+    )
 
 
 def preflight(cfg: Mapping[str, Any], *, device: bool = True) -> None:
@@ -116,7 +121,6 @@ def preflight(cfg: Mapping[str, Any], *, device: bool = True) -> None:
             check_cached(key, spec, model, cfg["model"]["torch_home"])
         elif spec != "random":
             check_weights_file(key, spec, model)
-
 
 
 # ------------------------------------------------------------------ before the DAG (no torch)
@@ -154,7 +158,9 @@ def check_weights_archive(key: str, spec: str) -> None:
             if not any(n.endswith("data.pkl") for n in z.namelist()):
                 raise zipfile.BadZipFile("no data.pkl member")
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(f"config key '{key}': '{spec}' is not a torch state_dict file saved with torch.save ({exc})") from None
+        raise InputError(
+            f"config key '{key}': '{spec}' is not a torch state_dict file saved with torch.save ({exc})"
+        ) from None
 
 
 def check_inputs(cfg: Mapping[str, Any]) -> None:

@@ -113,9 +113,7 @@ def estimate(stage: str, config: Mapping[str, Any], pixels: int, frames: int) ->
     elif stage in ("stylize", "multipass"):
         st = config["stylize"]
         if stage == "stylize":
-            iters = st["iterations"] + (
-                st["brushstroke"]["pixel_iterations"] if st["method"] == "brushstroke" else 0
-            )
+            iters = st["iterations"] + (st["brushstroke"]["pixel_iterations"] if st["method"] == "brushstroke" else 0)
             copies = 4
         else:  # frames, previous round, current round, output; neighbours' frames; flow and
             # masks are read one pair at a time
@@ -171,13 +169,12 @@ def is_host_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(exc)
 
 
-def record_failure(output: str | os.PathLike[str], exc: BaseException,
-                   env: Mapping[str, str] = os.environ) -> None:
+def record_failure(output: str | os.PathLike[str], exc: BaseException, env: Mapping[str, str] = os.environ) -> None:
     """After ``exc`` ended the job: mark a host out-of-memory in the marker (others need nothing:
     SLURM's own state tells a time limit from a cancel)."""
     if is_host_oom(exc):
-        from .storage.atomic import write_json
         from .errors import IovstError
+        from .storage.atomic import write_json
 
         rec: dict[str, Any] = {"failure": "oom"}
         if env.get("SLURM_JOB_ID"):
@@ -224,9 +221,10 @@ def slurm_job(job_id: str) -> tuple[str | None, int | None, int | None]:
     return None, None, None
 
 
-def previous_attempt(marker: str | os.PathLike[str],
-                     query: Callable[[str], tuple[str | None, int | None, int | None]] = slurm_job,
-                     ) -> Previous | None:
+def previous_attempt(
+    marker: str | os.PathLike[str],
+    query: Callable[[str], tuple[str | None, int | None, int | None]] = slurm_job,
+) -> Previous | None:
     """What the marker (and SLURM, for the job id in it) says of the previous attempt; None when
     there is no readable marker."""
     try:
@@ -260,8 +258,9 @@ def _load_meta(path: str) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def job_request(stage: str, config: Mapping[str, Any], wildcards: Mapping[str, str], attempt: int,
-                *, output: str, meta: str) -> Request:
+def job_request(
+    stage: str, config: Mapping[str, Any], wildcards: Mapping[str, str], attempt: int, *, output: str, meta: str
+) -> Request:
     """The request of one job: ``output`` / ``meta`` are the rule's output and ``meta.json``
     patterns (``{video}``, ``{k}``, ... filled from ``wildcards``)."""
     wc = dict(wildcards)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import pytest
 
@@ -21,10 +21,15 @@ def make_clip(tmp_path: Path) -> Callable[..., Path]:
     otherwise; ``video=None`` makes an audio-only file.
     """
 
-    def make(name: str = "clip.mp4", *, video: str | None = "testsrc2=size=160x120:rate=25",
-             frames: int = 25, audio: str | None = None,
-             codec: Sequence[str] = ("-c:v", "libx264", "-pix_fmt", "yuv420p"),
-             extra: Sequence[str] = ()) -> Path:
+    def make(
+        name: str = "clip.mp4",
+        *,
+        video: str | None = "testsrc2=size=160x120:rate=25",
+        frames: int = 25,
+        audio: str | None = None,
+        codec: Sequence[str] = ("-c:v", "libx264", "-pix_fmt", "yuv420p"),
+        extra: Sequence[str] = (),
+    ) -> Path:
         out = tmp_path / name
         args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         if video is not None:

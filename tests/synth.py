@@ -178,7 +178,10 @@ class Clip:
 
 
 def _make_sprite(
-    size: tuple[int, int], frame_size: tuple[int, int], step: tuple[float, float], n_frames: int,
+    size: tuple[int, int],
+    frame_size: tuple[int, int],
+    step: tuple[float, float],
+    n_frames: int,
     image: str,
 ) -> Sprite:
     """A sprite textured with ``image`` whose path stays centred in the frame."""
@@ -194,7 +197,11 @@ def _make_sprite(
 
 
 def _render(
-    world: np.ndarray, zooms: np.ndarray, origins: np.ndarray, size: tuple[int, int], sprite: Sprite | None,
+    world: np.ndarray,
+    zooms: np.ndarray,
+    origins: np.ndarray,
+    size: tuple[int, int],
+    sprite: Sprite | None,
 ) -> np.ndarray:
     h, w = size
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -271,7 +278,9 @@ def pan(
     zooms = np.ones(n_frames)
     sprite = None
     if sprite_step is not None:
-        sprite = _make_sprite(sprite_size or (max(h // 3, 1), max(w // 3, 1)), size, sprite_step, n_frames, sprite_image)
+        sprite = _make_sprite(
+            sprite_size or (max(h // 3, 1), max(w // 3, 1)), size, sprite_step, n_frames, sprite_image
+        )
     return Clip(_render(world, zooms, origins, size, sprite), zooms, origins, sprite)
 
 
@@ -309,12 +318,18 @@ def zoom(
     origins = centre[None, :] - zooms[:, None] * half[None, :]
     sprite = None
     if sprite_step is not None:
-        sprite = _make_sprite(sprite_size or (max(h // 3, 1), max(w // 3, 1)), size, sprite_step, n_frames, sprite_image)
+        sprite = _make_sprite(
+            sprite_size or (max(h // 3, 1), max(w // 3, 1)), size, sprite_step, n_frames, sprite_image
+        )
     return Clip(_render(world, zooms, origins, size, sprite), zooms, origins, sprite)
 
 
 def write_clip(
-    clip: Clip, frames_dir: str | Path, *, meta_path: str | Path | None = None, fps: tuple[int, int] = (25, 1),
+    clip: Clip,
+    frames_dir: str | Path,
+    *,
+    meta_path: str | Path | None = None,
+    fps: tuple[int, int] = (25, 1),
 ) -> dict:
     """Write ``clip``'s frames as ``frames_dir/%06d.png`` (8-bit) and, optionally, a minimal meta.json.
 
@@ -328,8 +343,15 @@ def write_clip(
     for t, frame in enumerate(clip.frames):
         write_png(frame_path(frames_dir, t), frame)
     h, w = clip.size
-    meta = {"frame_count": clip.n_frames, "width": w, "height": h, "fps_num": int(fps[0]),
-            "fps_den": int(fps[1]), "fps": f"{fps[0]}/{fps[1]}", "source": "tests/synth.py"}
+    meta = {
+        "frame_count": clip.n_frames,
+        "width": w,
+        "height": h,
+        "fps_num": int(fps[0]),
+        "fps_den": int(fps[1]),
+        "fps": f"{fps[0]}/{fps[1]}",
+        "source": "tests/synth.py",
+    }
     if meta_path is not None:
         write_json(meta_path, meta)
     return meta
@@ -349,9 +371,23 @@ def write_gt_flow(clip: Clip, out: str | Path, *, chunk: int, chunk_size: int, o
     for n in offsets:
         starts = chunks.pair_starts(chunk, chunk_size, clip.n_frames, n)
         empty = np.zeros((0, 2, h, w), np.float16)
-        datasets[f"N{n}/forward"] = np.stack([clip.flow(t, t + n) for t in starts]).astype(np.float16) if starts else empty
-        datasets[f"N{n}/backward"] = np.stack([clip.flow(t + n, t) for t in starts]).astype(np.float16) if starts else empty
-    attrs = {"first_frame": chunk * chunk_size, "n_frames": clip.n_frames, "offsets": list(offsets),
-             "method": "ground_truth", "model": "ground_truth", "num_flow_updates": 0, "height": h, "width": w,
-             "params_hash": "", "weights": "{}", "warning": ""}
+        datasets[f"N{n}/forward"] = (
+            np.stack([clip.flow(t, t + n) for t in starts]).astype(np.float16) if starts else empty
+        )
+        datasets[f"N{n}/backward"] = (
+            np.stack([clip.flow(t + n, t) for t in starts]).astype(np.float16) if starts else empty
+        )
+    attrs = {
+        "first_frame": chunk * chunk_size,
+        "n_frames": clip.n_frames,
+        "offsets": list(offsets),
+        "method": "ground_truth",
+        "model": "ground_truth",
+        "num_flow_updates": 0,
+        "height": h,
+        "width": w,
+        "params_hash": "",
+        "weights": "{}",
+        "warning": "",
+    }
     h5io.write(out, datasets, kind="flow", attrs=attrs)

@@ -19,17 +19,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
-from test_workflow import ROOT, snakemake
 from stageparams import stage_json
+from test_workflow import ROOT, snakemake
 
 pytestmark = pytest.mark.slow
 STYLE = ROOT / "data" / "style.png"
 #: smallest workflow: one chunk, DIS flow, one multipass round
 BASE = {
-    "device": "cpu", "chunk_size": 8, "model": {"weights": "random"}, "extract": {"size": 32},
+    "device": "cpu",
+    "chunk_size": 8,
+    "model": {"weights": "random"},
+    "extract": {"size": 32},
     "flow": {"method": "dis", "offsets": [1, 2], "preview": False},
-    "stylize": {"iterations": 2, "optimizer": "lbfgs"}, "multipass": {"passes": 1, "iterations": 2},
+    "stylize": {"iterations": 2, "optimizer": "lbfgs"},
+    "multipass": {"passes": 1, "iterations": 2},
     "encode": {"preset": "ultrafast", "side_by_side": False},
 }
 ERROR_LINE = re.compile(r"^iovst[\w -]*: error: .*$", re.M)
@@ -38,13 +41,26 @@ ERROR_LINE = re.compile(r"^iovst[\w -]*: error: .*$", re.M)
 def _ffmpeg(*args: str) -> None:
     from iovst.video.ffmpeg import ffmpeg_exe
 
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args], check=True, capture_output=True
+    )
 
 
 def _clip(path: Path, frames: int = 12, *, faststart: bool = False) -> Path:
-    _ffmpeg("-f", "lavfi", "-i", "testsrc2=size=64x48:rate=25", "-frames:v", str(frames), "-c:v", "libx264",
-            "-pix_fmt", "yuv420p", *(["-movflags", "+faststart"] if faststart else []), str(path))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=64x48:rate=25",
+        "-frames:v",
+        str(frames),
+        "-c:v",
+        "libx264",
+        "-pix_fmt",
+        "yuv420p",
+        *(["-movflags", "+faststart"] if faststart else []),
+        str(path),
+    )
     return path
 
 
@@ -149,10 +165,21 @@ CASES = {
     # found by the start check (onstart, before any job), not by the first flow / stylize job
     "weights_wrong_network": (_weights_wrong_net, ["model.weights", "other.pth", "not vgg19 weights"], "start"),
     "weights_wrong_raft": (_weights_wrong_raft, ["flow.weights", "other.pth", "not raft_small weights"], "start"),
-    "offline_imagenet_not_cached": (_offline_not_cached("imagenet"), ["model.weights", "not cached", "iovst weights fetch --torch-home"], "start"),
-    "offline_auto_not_cached": (_offline_not_cached("auto"), ["model.weights", "RANDOM", "model.weights: random"], "start"),
-    "cuda_without_cuda": (lambda d: {"over": {"device": "cuda"}, "env": {"CUDA_VISIBLE_DEVICES": ""}},
-                          ["'device'", "CUDA is not available"], "start"),
+    "offline_imagenet_not_cached": (
+        _offline_not_cached("imagenet"),
+        ["model.weights", "not cached", "iovst weights fetch --torch-home"],
+        "start",
+    ),
+    "offline_auto_not_cached": (
+        _offline_not_cached("auto"),
+        ["model.weights", "RANDOM", "model.weights: random"],
+        "start",
+    ),
+    "cuda_without_cuda": (
+        lambda d: {"over": {"device": "cuda"}, "env": {"CUDA_VISIBLE_DEVICES": ""}},
+        ["'device'", "CUDA is not available"],
+        "start",
+    ),
 }
 
 
@@ -197,8 +224,20 @@ def test_truncated_but_decodable_video_is_used_with_a_warning(tmp_path):
     cut = tmp_path / "long_cut.mp4"
     cut.write_bytes(full.read_bytes()[: int(full.stat().st_size * 0.7)])
     params = stage_json("extract", extract={"size": 32, "max_pixels": 10**6})
-    r = subprocess.run([sys.executable, "-m", "iovst", "extract", f"--video={cut}", f"--frames-dir={tmp_path / 'f'}",
-                        f"--meta={tmp_path / 'meta.json'}", f"--params={params}"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iovst",
+            "extract",
+            f"--video={cut}",
+            f"--frames-dir={tmp_path / 'f'}",
+            f"--meta={tmp_path / 'meta.json'}",
+            f"--params={params}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     meta = json.loads((tmp_path / "meta.json").read_text())
     assert 0 < meta["frame_count"] < 60
@@ -215,7 +254,7 @@ def _style_variants(d: Path) -> dict[str, Path]:
     rgba = rgb.convert("RGBA")
     rgba.putalpha(128)
     rgba.save(out["rgba"])
-    Image.fromarray((np.asarray(rgb.convert("L"), np.uint16) * 257)).save(out["deep16"])
+    Image.fromarray(np.asarray(rgb.convert("L"), np.uint16) * 257).save(out["deep16"])
     rgb.convert("CMYK").save(out["cmyk"], "JPEG")
     return out
 
@@ -236,8 +275,13 @@ def test_valid_style_image_variants_are_read_and_pass_the_start_check(tmp_path):
     work.mkdir()
     from iovst.config import deep_merge
 
-    cfg = deep_merge(BASE, {"videos": {"clip": str(_clip(tmp_path / "c.mp4", 3))},
-                            "styles": {n: {"images": [str(p)]} for n, p in styles.items()}})
+    cfg = deep_merge(
+        BASE,
+        {
+            "videos": {"clip": str(_clip(tmp_path / "c.mp4", 3))},
+            "styles": {n: {"images": [str(p)]} for n, p in styles.items()},
+        },
+    )
     (work / "c.yaml").write_text(yaml.safe_dump(cfg))
     r = snakemake(work, "-n", "--configfile", str(work / "c.yaml"), check=False)
     assert r.returncode == 0 and "error" not in r.stderr.lower(), r.stdout[-2000:] + r.stderr[-2000:]
@@ -269,9 +313,15 @@ def test_one_frame_short_video_and_hostile_names_run_end_to_end(tmp_path):
         p.chmod(0o555 if p.is_dir() else 0o444)
     from iovst.config import deep_merge
 
-    cfg = deep_merge(BASE, {"videos": {"one": one.name, "short": str(short)},
-                            "styles": {"paint": {"images": [str(style)]}},
-                            "flow": {"offsets": [1, 4]}, "multipass": {"passes": 2}})
+    cfg = deep_merge(
+        BASE,
+        {
+            "videos": {"one": one.name, "short": str(short)},
+            "styles": {"paint": {"images": [str(style)]}},
+            "flow": {"offsets": [1, 4]},
+            "multipass": {"passes": 2},
+        },
+    )
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
     before_parent = sorted(os.listdir(tmp_path))
     before_cwd = sorted(os.listdir(Path.cwd()))

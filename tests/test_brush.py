@@ -26,21 +26,25 @@ def _photo(size: int) -> np.ndarray:
     return transform.resize(data.astronaut(), (size, size), anti_aliasing=True).astype(np.float32)
 
 
-def _random_strokes(n: int, size: int, *, seed: int = 0, dtype=torch.float32,
-                    max_width: float = 8.0) -> Strokes:
+def _random_strokes(n: int, size: int, *, seed: int = 0, dtype=torch.float32, max_width: float = 8.0) -> Strokes:
     g = torch.Generator().manual_seed(seed)
-    return Strokes(location=torch.rand(n, 2, generator=g, dtype=dtype) * (size - 1),
-                   curve=torch.randn(n, 3, 2, generator=g, dtype=dtype) * 4,
-                   width=torch.rand(n, generator=g, dtype=dtype) * max_width + 0.5,
-                   color=torch.rand(n, 3, generator=g, dtype=dtype))
+    return Strokes(
+        location=torch.rand(n, 2, generator=g, dtype=dtype) * (size - 1),
+        curve=torch.randn(n, 3, 2, generator=g, dtype=dtype) * 4,
+        width=torch.rand(n, generator=g, dtype=dtype) * max_width + 0.5,
+        color=torch.rand(n, 3, generator=g, dtype=dtype),
+    )
 
 
-def _one_stroke(start, end, control, *, width=4.0, color=(1.0, 0.0, 0.0), dtype=torch.float32
-                ) -> Strokes:
+def _one_stroke(start, end, control, *, width=4.0, color=(1.0, 0.0, 0.0), dtype=torch.float32) -> Strokes:
     pts = torch.tensor([start, end, control], dtype=dtype)
     centre = pts.mean(0)
-    return Strokes(location=centre[None], curve=(pts - centre)[None],
-                   width=torch.tensor([width], dtype=dtype), color=torch.tensor([color], dtype=dtype))
+    return Strokes(
+        location=centre[None],
+        curve=(pts - centre)[None],
+        width=torch.tensor([width], dtype=dtype),
+        color=torch.tensor([color], dtype=dtype),
+    )
 
 
 # ------------------------------------------------------------------------------------ renderer
@@ -127,13 +131,12 @@ def test_gradients_reach_every_stroke_parameter_default_setting():
     for t in (s.location, s.curve, s.width, s.color):
         g = t.grad.reshape(len(s), -1)[visible]
         assert torch.isfinite(g).all()
-        assert (g.abs().sum(0) > 0).all()          # every component of the parameter moves
+        assert (g.abs().sum(0) > 0).all()  # every component of the parameter moves
 
 
 def test_render_rejects_bad_shapes():
     with pytest.raises(ValueError, match=r"\(5, 3, 2\)"):
-        Strokes(location=torch.zeros(4, 2), curve=torch.zeros(5, 3, 2), width=torch.zeros(4),
-                color=torch.zeros(4, 3))
+        Strokes(location=torch.zeros(4, 2), curve=torch.zeros(5, 3, 2), width=torch.zeros(4), color=torch.zeros(4, 3))
     with pytest.raises(ValueError, match=r"\(4, 11\)"):
         Strokes.from_array(np.zeros((4, 11), np.float32))
 
@@ -151,7 +154,7 @@ def test_slic_init_is_deterministic_and_valid():
     c = init_strokes(img, **SCALES, n_strokes=50, seed=8)
     assert 10 <= len(a) <= 50
     np.testing.assert_array_equal(a.to_array(), b.to_array())
-    assert not np.array_equal(a.to_array(), c.to_array())      # jitter of the control points
+    assert not np.array_equal(a.to_array(), c.to_array())  # jitter of the control points
     assert (a.width > 0).all()
     loc = a.location
     assert ((loc >= 0) & (loc <= 63)).all()
@@ -178,7 +181,7 @@ def test_masked_init_gives_one_stroke_per_connected_part():
     mask = np.zeros((48, 96), bool)
     for x in (4, 30, 60, 86):
         for y in (6, 36):
-            mask[y:y + 6, x:x + 6] = True          # 8 blobs; SLIC with 2 segments labels them alike
+            mask[y : y + 6, x : x + 6] = True  # 8 blobs; SLIC with 2 segments labels them alike
     s = init_strokes(img, **SCALES, n_strokes=2, seed=0, mask=mask)
     assert len(s) == 8
     chord = (s.curve[:, 1] - s.curve[:, 0]).norm(dim=-1)
@@ -192,7 +195,7 @@ def test_curvature_and_orientation_losses():
     straight = _one_stroke((0.0, 0.0), (10.0, 0.0), (5.0, 0.0))
     bent = _one_stroke((0.0, 0.0), (10.0, 0.0), (5.0, 5.0))
     assert float(curvature_loss(straight)) == pytest.approx(0.0, abs=1e-6)
-    assert float(curvature_loss(bent)) == pytest.approx(1.0, abs=1e-5)    # |(-5,-5)+(5,-5)|/10
+    assert float(curvature_loss(bent)) == pytest.approx(1.0, abs=1e-5)  # |(-5,-5)+(5,-5)|/10
     both = Strokes.cat([straight, bent, _one_stroke((0.0, 0.0), (0.0, 10.0), (0.0, 5.0))])
     nb = nearest_neighbours(both.location, k=10)
     assert nb.shape == (3, 2)
@@ -203,17 +206,18 @@ def test_curvature_and_orientation_losses():
 # ------------------------------------------------------------------------------------ video
 def test_advect_with_known_integer_flow():
     h = w = 32
-    s = Strokes(location=torch.tensor([[10.0, 12.0], [20.0, 8.0]]),
-                curve=torch.tensor([[[-3.0, 0.0], [3.0, 1.0], [0.0, -2.0]],
-                                    [[0.0, -4.0], [1.0, 4.0], [2.0, 0.0]]]),
-                width=torch.tensor([3.0, 5.0]), color=torch.rand(2, 3))
+    s = Strokes(
+        location=torch.tensor([[10.0, 12.0], [20.0, 8.0]]),
+        curve=torch.tensor([[[-3.0, 0.0], [3.0, 1.0], [0.0, -2.0]], [[0.0, -4.0], [1.0, 4.0], [2.0, 0.0]]]),
+        width=torch.tensor([3.0, 5.0]),
+        color=torch.rand(2, 3),
+    )
     flow = torch.zeros(2, h, w)
-    flow[0, :, :16] = 2.0          # left half moves right by 2
-    flow[0, :, 16:] = -1.0         # right half moves left by 1
-    flow[1] = 3.0                  # everything moves down by 3
+    flow[0, :, :16] = 2.0  # left half moves right by 2
+    flow[0, :, 16:] = -1.0  # right half moves left by 1
+    flow[1] = 3.0  # everything moves down by 3
     moved = advect(s, flow)
-    expect = s.points() + torch.where(s.points()[..., :1] < 16, torch.tensor([2.0, 3.0]),
-                                      torch.tensor([-1.0, 3.0]))
+    expect = s.points() + torch.where(s.points()[..., :1] < 16, torch.tensor([2.0, 3.0]), torch.tensor([-1.0, 3.0]))
     torch.testing.assert_close(moved.points(), expect, atol=1e-5, rtol=0)
     torch.testing.assert_close(moved.location, s.location + torch.tensor([[2.0, 3.0], [-1.0, 3.0]]))
     torch.testing.assert_close(moved.width, s.width)
@@ -234,21 +238,29 @@ def test_drop_and_reseed_with_occlusion_mask():
     frame = _photo(size)
     prev = init_strokes(frame, **SCALES, n_strokes=40, seed=0)
     flow = torch.zeros(2, size, size)
-    flow[0] = 4.0                                    # pan: strokes near the right edge leave
+    flow[0] = 4.0  # pan: strokes near the right edge leave
     reliability = torch.ones(size, size)
-    reliability[:, 10:20] = 0.0                      # a disoccluded band
+    reliability[:, 10:20] = 0.0  # a disoccluded band
     moved = advect(prev, flow)
     keep = keep_mask(moved, height=size, width=size, reliability=reliability)
     x = moved.location[:, 0]
     assert not keep[(x > size - 1) | ((x >= 10.5) & (x <= 18.5))].any()
     assert keep[(x <= size - 1) & ((x < 9) | (x > 20))].all()
 
-    carried = carry_strokes(prev, frame, flow_prev_to_cur=flow, reliability=reliability,
-                            n_strokes=40, length_scale=1.1, width_scale=0.1, samples=10,
-                            background=0.5, seed=1)
+    carried = carry_strokes(
+        prev,
+        frame,
+        flow_prev_to_cur=flow,
+        reliability=reliability,
+        n_strokes=40,
+        length_scale=1.1,
+        width_scale=0.1,
+        samples=10,
+        background=0.5,
+        seed=1,
+    )
     assert carried.n_kept == int(keep.sum())
-    torch.testing.assert_close(carried.strokes.to_array()[:carried.n_kept],
-                               moved.select(keep).to_array())
+    torch.testing.assert_close(carried.strokes.to_array()[: carried.n_kept], moved.select(keep).to_array())
     new = carried.strokes.select(torch.arange(carried.n_kept, len(carried.strokes)))
     assert len(new) > 0
     cols = new.location[:, 0].round().long().clamp(0, size - 1)
@@ -264,13 +276,15 @@ def test_drop_and_reseed_with_occlusion_mask():
 # ------------------------------------------------------------------------------------ painting
 @pytest.fixture(scope="module")
 def painter():
-    from iovst.style.brush.paint import CONTENT_LAYERS, BrushPainter
     from iovst.config import section_params
+    from iovst.style.brush.paint import CONTENT_LAYERS, BrushPainter
     from iovst.style.gatys import Gatys
 
     torch.manual_seed(0)
-    p = section_params("stylize", {"optimizer": "adam", "lr": 0.02,
-                                   "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 1}})
+    p = section_params(
+        "stylize",
+        {"optimizer": "adam", "lr": 0.02, "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 1}},
+    )
     gatys = Gatys(params=p, device="cpu", weights="random", seed=0, extra_layers=CONTENT_LAYERS)
     bp = BrushPainter(gatys=gatys, params=p.brushstroke)
     style = transform.resize(data.coffee(), (32, 32), anti_aliasing=True).astype(np.float32)
@@ -297,10 +311,14 @@ def test_paint_frame_image_and_video(painter):
     assert len(strokes) > 0 and strokes.location.device.type == "cpu"
     flow = np.zeros((2, 32, 32), np.float32)
     flow[0] = 2.0
-    image2, strokes2 = bp.paint_frame(frame, targets=targets,
-                                      prev_strokes=Strokes.from_array(strokes.to_array()),
-                                      flow_prev_to_cur=flow, reliability=np.ones((32, 32), np.float32),
-                                      seed=4)
+    image2, strokes2 = bp.paint_frame(
+        frame,
+        targets=targets,
+        prev_strokes=Strokes.from_array(strokes.to_array()),
+        flow_prev_to_cur=flow,
+        reliability=np.ones((32, 32), np.float32),
+        seed=4,
+    )
     assert image2.shape == (32, 32, 3) and len(strokes2) > 0
     with pytest.raises(ValueError, match="flow"):
         bp.paint_frame(frame, targets=targets, prev_strokes=strokes, seed=5)

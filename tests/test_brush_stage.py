@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from iovst.storage import h5io
 import synth
-from iovst.style.brush import paint
-from iovst.storage.cache import FrameCache
-from iovst.cli import main
-from iovst.video.frames import write_png
-from iovst.flow.masks import masks_file
 from stageparams import load, stage_params
+
+from iovst.cli import main
+from iovst.flow.masks import masks_file
+from iovst.storage import h5io
+from iovst.storage.cache import FrameCache
+from iovst.style.brush import paint
+from iovst.video.frames import write_png
 
 H, W, N, C = 32, 40, 6, 3
 STEP = 2.0  # the camera pans right by 2 px per frame: GT flow t -> t+1 is (-2, 0) everywhere
@@ -40,22 +40,57 @@ def setup(tmp_path: Path) -> dict:
     write_png(style, synth.photo("coffee")[::16, ::16])
     params = stage_params(
         "stylize",
-        stylize={"method": "brushstroke", "optimizer": "adam", "style_layers": ["relu1_1", "relu2_1"],
-                 "content_layers": ["relu2_1"],
-                 "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 2}},
+        stylize={
+            "method": "brushstroke",
+            "optimizer": "adam",
+            "style_layers": ["relu1_1", "relu2_1"],
+            "content_layers": ["relu2_1"],
+            "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 2},
+        },
         model={"weights": "random", "torch_home": None},
     )
-    return {"tmp": tmp_path, "frames": frames, "meta": meta, "style": style, "params": params,
-            "flow": flows, "masks": masks}
+    return {
+        "tmp": tmp_path,
+        "frames": frames,
+        "meta": meta,
+        "style": style,
+        "params": params,
+        "flow": flows,
+        "masks": masks,
+    }
 
 
 def argv(s: dict, k: int, *extra: str) -> list[str]:
     out = s["tmp"] / "r0" / f"chunk_{k}.h5"
-    args = ["stylize", "--frames-dir", str(s["frames"]), "--meta", str(s["meta"]), "--chunk", str(k),
-            "--chunk-size", str(C), "--style", str(s["style"]), "--out", str(out),
-            "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu",
-            "--style-scale", "1"]
-    args += ["--flow", *map(str, s["flow"][max(0, k - 1):k + 1]), "--masks", *map(str, s["masks"][max(0, k - 1):k + 1])]
+    args = [
+        "stylize",
+        "--frames-dir",
+        str(s["frames"]),
+        "--meta",
+        str(s["meta"]),
+        "--chunk",
+        str(k),
+        "--chunk-size",
+        str(C),
+        "--style",
+        str(s["style"]),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(s["tmp"] / "cache"),
+        "--params",
+        json.dumps(s["params"]),
+        "--device",
+        "cpu",
+        "--style-scale",
+        "1",
+    ]
+    args += [
+        "--flow",
+        *map(str, s["flow"][max(0, k - 1) : k + 1]),
+        "--masks",
+        *map(str, s["masks"][max(0, k - 1) : k + 1]),
+    ]
     if k > 0:
         args += ["--prev", str(s["tmp"] / "r0" / f"chunk_{k - 1}.h5")]
     return args + list(extra)
@@ -72,7 +107,7 @@ def read_chunk(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_strokes_carried_across_frames_and_chunks_then_reused(setup, caplog, monkeypatch):
-    calls = []   # (prev strokes (n, 12) or None, carried result or None) per painted frame
+    calls = []  # (prev strokes (n, 12) or None, carried result or None) per painted frame
     orig_paint, orig_carry = paint.BrushPainter.paint_frame, paint.carry_strokes
 
     def spy_paint(self, content, *, prev_strokes=None, **kw):
@@ -103,7 +138,7 @@ def test_strokes_carried_across_frames_and_chunks_then_reused(setup, caplog, mon
     # coherence: most strokes of frame t are frame t-1's moved by the known flow (-2, 0)
     for c in calls[1:]:
         prev, carried = c["prev"], c["carried"]
-        kept = carried.strokes.to_array()[:carried.n_kept]
+        kept = carried.strokes.to_array()[: carried.n_kept]
         assert carried.n_kept >= 0.6 * len(prev) and carried.n_kept >= 0.6 * len(carried.strokes)
         moved = prev + np.array([-STEP, 0.0] + [0.0] * 10, np.float32)
         gap = np.abs(kept[:, None, :] - moved[None, :, :]).max(-1).min(1)
@@ -124,7 +159,9 @@ def test_resume_mid_chunk_is_bit_identical(setup, caplog, monkeypatch):
     """A job killed after frame 1 of chunk 0 (frames 1 and 2 never cached) resumes at frame 1."""
     puts = []
     orig_put = FrameCache.put
-    monkeypatch.setattr(FrameCache, "put", lambda self, key, value: puts.append(self.path(key)) or orig_put(self, key, value))
+    monkeypatch.setattr(
+        FrameCache, "put", lambda self, key, value: puts.append(self.path(key)) or orig_put(self, key, value)
+    )
     assert main(argv(setup, 0)) == 0
     full = read_chunk(setup["tmp"] / "r0" / "chunk_0.h5")
     for p in puts[1:]:
@@ -133,7 +170,10 @@ def test_resume_mid_chunk_is_bit_identical(setup, caplog, monkeypatch):
     out = setup["tmp"] / "resumed.h5"
     assert main(argv(setup, 0, "--out", str(out))) == 0
     assert [line.split(" (")[0] for line in frame_lines(caplog.text)] == [
-        "frame 0: reused", "frame 1: computed", "frame 2: computed"]
+        "frame 0: reused",
+        "frame 1: computed",
+        "frame 2: computed",
+    ]
     resumed = read_chunk(out)
     assert np.array_equal(resumed[0], full[0]) and np.array_equal(resumed[1], full[1])
 
@@ -141,7 +181,7 @@ def test_resume_mid_chunk_is_bit_identical(setup, caplog, monkeypatch):
 def test_brush_argument_errors_and_report(setup, capsys):
     args = argv(setup, 1)
     i = args.index("--prev")
-    assert main(args[:i] + args[i + 2:]) == 2
+    assert main(args[:i] + args[i + 2 :]) == 2
     assert "--prev" in capsys.readouterr().err
     assert main(argv(setup, 0, "--prev", str(setup["tmp"] / "x.h5"))) == 2
     assert "--prev" in capsys.readouterr().err
@@ -168,19 +208,27 @@ def test_brush_argument_errors_and_report(setup, capsys):
 def test_workflow_brushstroke_end_to_end(tmp_path):
     from fractions import Fraction
 
+    from test_workflow import ROOT, snakemake, write_config
+
     from iovst.demo import make_demo_clip
     from iovst.video.probe import probe
-    from test_workflow import ROOT, snakemake, write_config
 
     clip = tmp_path / "clip.mp4"
     make_demo_clip(clip, n_frames=10, size=(48, 64), fps=Fraction(25, 1), audio=False)
     work = tmp_path / "run"
     work.mkdir()
     cfg = write_config(
-        work, clip, ROOT / "data" / "style.png",
-        flow={"preview": False}, encode={"side_by_side": False},
-        stylize={"method": "brushstroke", "optimizer": "adam", "iterations": 2,
-                 "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 2}},
+        work,
+        clip,
+        ROOT / "data" / "style.png",
+        flow={"preview": False},
+        encode={"side_by_side": False},
+        stylize={
+            "method": "brushstroke",
+            "optimizer": "adam",
+            "iterations": 2,
+            "brushstroke": {"n_strokes": 40, "steps": 2, "pixel_iterations": 2},
+        },
         multipass={"passes": 1, "iterations": 2},
     )
     snakemake(work, "--cores", "2", "--configfile", str(cfg))

@@ -29,8 +29,12 @@ def _pair_chunks(k: int, c: int, n_frames: int, max_offset: int) -> set[int]:
 def _neighbours(k: int, p: int, c: int, n_frames: int, max_offset: int) -> set[int]:
     """Other chunks holding a frame i -/+ N (odd / even round) of a frame i in chunk k."""
     step = -1 if p % 2 == 1 else 1
-    return {chunk_of(j, c) for i in range(k * c, min((k + 1) * c, n_frames)) for n in range(1, max_offset + 1)
-            if 0 <= (j := i + step * n) < n_frames} - {k}
+    return {
+        chunk_of(j, c)
+        for i in range(k * c, min((k + 1) * c, n_frames))
+        for n in range(1, max_offset + 1)
+        if 0 <= (j := i + step * n) < n_frames
+    } - {k}
 
 
 @pytest.mark.parametrize("max_offset", [1, 3, 5, 12])  # within a chunk, = chunk size, > 2 chunks
@@ -41,7 +45,10 @@ def test_chunk_ranges_match_the_frames_they_need(max_offset, n_frames):
     for k in range(n):  # first, middle and last chunk
         assert set(pair_chunks_into(k, c, max_offset)) == _pair_chunks(k, c, n_frames, max_offset), k
         for p in (1, 2, 3, 4):  # forward and backward rounds
-            assert set(multipass_neighbors(k, p, c, n, max_offset)) == _neighbours(k, p, c, n_frames, max_offset), (k, p)
+            assert set(multipass_neighbors(k, p, c, n, max_offset)) == _neighbours(k, p, c, n_frames, max_offset), (
+                k,
+                p,
+            )
 
 
 def test_chunk_ranges_at_the_ends():

@@ -7,16 +7,21 @@ import numpy as np
 import pytest
 import torch
 
-from iovst.style.color import luminance, rgb_to_yiq, with_luminance, yiq_to_rgb
 from iovst.config import section_params
+from iovst.style.color import luminance, rgb_to_yiq, with_luminance, yiq_to_rgb
 from iovst.style.gatys import Gatys
 
 HW = (32, 32)
 
 
 def model(**over) -> Gatys:
-    base = {"iterations": 10, "style_layers": ["relu1_1", "relu2_1", "relu3_1"], "content_layers": ["relu3_2"],
-            "original_colors": True, "optimizer": "lbfgs"}
+    base = {
+        "iterations": 10,
+        "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
+        "content_layers": ["relu3_2"],
+        "original_colors": True,
+        "optimizer": "lbfgs",
+    }
     return Gatys(params=section_params("stylize", {**base, **over}), device="cpu", weights="random", seed=0)
 
 
@@ -102,7 +107,8 @@ def test_multipass_refinement_works_on_the_luminance(frame, style):
     # weighted half: the neighbour's luminance (as far as the frame's chroma allows)
     assert float((y - luminance(with_luminance(luminance(warped), frame)))[..., :16].abs().max()) < 0.05
     # unweighted half: nothing pulls, the start's luminance stays
-    torch.testing.assert_close(y[..., 16:], luminance(with_luminance(luminance(start), frame))[..., 16:],
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        y[..., 16:], luminance(with_luminance(luminance(start), frame))[..., 16:], atol=1e-5, rtol=0
+    )
     terms = g.loss_terms(out, frame, t, [(warped, c)], 100.0, weighted=False)
     assert terms["temporal"] < 1e-3  # measured on Y: the neighbour's other chroma costs nothing

@@ -86,18 +86,32 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
         config.read_yaml(p)
     msg = str(ei.value)
     assert f"config file '{p}', line 4: not valid YAML" in msg and "\n" not in msg, msg
-    r = subprocess.run([sys.executable, "-m", "iovst", "check-config", str(p)], capture_output=True, text=True, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "iovst", "check-config", str(p)], capture_output=True, text=True, check=False
+    )
     assert r.returncode == 2 and "line 4" in r.stderr
 
 
 def test_command_line_overrides_are_read_as_the_schema_wants():
     """``snakemake --config`` hands nested values over as strings (``'extract={size: 64}'`` ->
     ``{"size": "64"}``) and top-level numbers as numbers."""
-    raw = {"extract": {"size": "64", "count": "null"}, "flow": {"offsets": ["1", "4"], "preview": "false"},
-           "results": 2024, "chunk_size": 8, "videos": {"v": "1.5"}, "styles": {"s": {"images": ["s.png"], "scale": "0.5"}}}
+    raw = {
+        "extract": {"size": "64", "count": "null"},
+        "flow": {"offsets": ["1", "4"], "preview": "false"},
+        "results": 2024,
+        "chunk_size": 8,
+        "videos": {"v": "1.5"},
+        "styles": {"s": {"images": ["s.png"], "scale": "0.5"}},
+    }
     over = config.parse_overrides(raw)
-    assert over == {"extract": {"size": 64, "count": None}, "flow": {"offsets": [1, 4], "preview": False},
-                    "results": "2024", "chunk_size": 8, "videos": {"v": "1.5"}, "styles": {"s": {"images": ["s.png"], "scale": 0.5}}}
+    assert over == {
+        "extract": {"size": 64, "count": None},
+        "flow": {"offsets": [1, 4], "preview": False},
+        "results": "2024",
+        "chunk_size": 8,
+        "videos": {"v": "1.5"},
+        "styles": {"s": {"images": ["s.png"], "scale": 0.5}},
+    }
     cfg = config.validate(config.deep_merge(BASE, over))
     assert cfg["extract"]["size"] == 64 and cfg["extract"]["side"] == "short"  # siblings keep their values
     with pytest.raises(ConfigError, match="'extract.size': expected integer, got str 'big'"):
@@ -136,10 +150,17 @@ def test_typed_sections_carry_exactly_the_schema_defaults(section):
 def test_stage_params_one_nested_shape_and_nothing_filled_in():
     cfg = config.validate(BASE)
     # round 0's per-frame cache keys hash this object: the same as before STAGES existed
-    assert config.stage_params(cfg, "stylize") == {"stylize": cfg["stylize"], "model": cfg["model"],
-                                                   "seed": cfg["seed"], "stage_version": config.STAGES["stylize"].version}
-    assert config.stage_params(cfg, "longterm") == {"flow": {"offsets": [1, 4, 16]}, "multipass": {"offsets": None},
-                                                    "stage_version": 1}
+    assert config.stage_params(cfg, "stylize") == {
+        "stylize": cfg["stylize"],
+        "model": cfg["model"],
+        "seed": cfg["seed"],
+        "stage_version": config.STAGES["stylize"].version,
+    }
+    assert config.stage_params(cfg, "longterm") == {
+        "flow": {"offsets": [1, 4, 16]},
+        "multipass": {"offsets": None},
+        "stage_version": 1,
+    }
     sent = config.stage_params(cfg, "stylize")
     del sent["stylize"]["brushstroke"]["steps"]
     with pytest.raises(ConfigError, match=r"^--params: config key 'stylize.brushstroke.steps': missing$"):

@@ -8,20 +8,27 @@ import subprocess
 import h5py
 import numpy as np
 import pytest
+import synth
 import torch
+from stageparams import stage_json
 
 from iovst import cli
-from iovst.storage import h5io
-import synth
-from stageparams import stage_json
 from iovst.errors import CacheError
 from iovst.flow.estimate import DisEstimator
 from iovst.flow.flowstore import FlowStore, MaskStore
+from iovst.storage import h5io
 
 
 def _params(**kw) -> str:
-    p = {"method": "dis", "offsets": [1, 2], "weights": "auto", "num_flow_updates": 2, "batch_size": 3,
-         "dis_preset": "medium", "preview": True}
+    p = {
+        "method": "dis",
+        "offsets": [1, 2],
+        "weights": "auto",
+        "num_flow_updates": 2,
+        "batch_size": 3,
+        "dis_preset": "medium",
+        "preview": True,
+    }
     p.update(kw)
     return stage_json("flow", flow=p)
 
@@ -35,9 +42,25 @@ def clip_dir(tmp_path):
 
 
 def _flow_cli(tmp, out, *, chunk, chunk_size, params):
-    return cli.main(["flow", "--frames-dir", str(tmp / "frames"), "--meta", str(tmp / "meta.json"),
-                     "--chunk", str(chunk), "--chunk-size", str(chunk_size), "--out", str(out),
-                     "--params", params, "--device", "cpu"])
+    return cli.main(
+        [
+            "flow",
+            "--frames-dir",
+            str(tmp / "frames"),
+            "--meta",
+            str(tmp / "meta.json"),
+            "--chunk",
+            str(chunk),
+            "--chunk-size",
+            str(chunk_size),
+            "--out",
+            str(out),
+            "--params",
+            params,
+            "--device",
+            "cpu",
+        ]
+    )
 
 
 @pytest.mark.parametrize("step", [(1.5, -0.75), (3.0, 2.0), (-0.4, 0.0)])
@@ -115,8 +138,9 @@ def test_raft_padding_does_not_resize():
     """A frame that is not a multiple of 8 gives a flow of the frame's own size (crop, not resize)."""
     from iovst.flow.estimate import RaftEstimator
 
-    est = RaftEstimator(model="raft_small", weights="random", num_flow_updates=1, batch_size=2,
-                        device=torch.device("cpu"))
+    est = RaftEstimator(
+        model="raft_small", weights="random", num_flow_updates=1, batch_size=2, device=torch.device("cpu")
+    )
     a = np.random.default_rng(0).random((37, 45, 3), dtype=np.float32)
     assert est([a, a], [a, a]).shape == (2, 2, 37, 45)
 
@@ -173,10 +197,25 @@ def test_flow_preview(clip_dir):
     flow, masks, out = tmp / "flow.h5", tmp / "masks.h5", tmp / "preview.mp4"
     synth.write_gt_flow(clip, flow, chunk=0, chunk_size=5, offsets=[1, 2])
     assert cli.main(["masks", "--flow", str(flow), "--out", str(masks), "--params", stage_json("masks")]) == 0
-    assert cli.main(["flow-preview", "--flow", str(flow), "--masks", str(masks),
-                     "--meta", str(tmp / "meta.json"), "--out", str(out)]) == 0
-    probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)],
-                           capture_output=True, text=True, check=False).stderr
+    assert (
+        cli.main(
+            [
+                "flow-preview",
+                "--flow",
+                str(flow),
+                "--masks",
+                str(masks),
+                "--meta",
+                str(tmp / "meta.json"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    probe = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(out)], capture_output=True, text=True, check=False
+    ).stderr
     assert "h264" in probe and "124x58" in probe and "29.97 fps" in probe
     n, _ = imageio_ffmpeg.count_frames_and_secs(str(out))
     assert n == 4

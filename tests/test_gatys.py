@@ -99,7 +99,7 @@ def test_style_targets_computed_once_for_many_frames(style_images, content):
 
 def test_style_scale_sets_area(style_images):
     t = model().style_targets(style_images[:1], None, frame_hw=HW, scale=2.0)
-    (h, w), = t.sizes
+    ((h, w),) = t.sizes
     assert abs(h * w - 2 * HW[0] * HW[1]) < 0.05 * 2 * HW[0] * HW[1] and abs(w / h - 44 / 20) < 0.1
 
 
@@ -125,8 +125,12 @@ def test_same_seed_bit_identical_different_seed_differs(style_images, content):
     assert torch.equal(a, b)
     assert not torch.allclose(a, c)
     g2 = model(init="noise", optimizer="lbfgs")  # a fresh model (same weights seed) gives the same
-    assert torch.equal(g2.optimize(content, targets=g2.style_targets(style_images[:1], None, frame_hw=HW),
-                                   iterations=3, seed=frame_seed(0, 5)), a)
+    assert torch.equal(
+        g2.optimize(
+            content, targets=g2.style_targets(style_images[:1], None, frame_hw=HW), iterations=3, seed=frame_seed(0, 5)
+        ),
+        a,
+    )
 
 
 def test_original_colors_targets_refused_by_an_rgb_model(style_images, content):

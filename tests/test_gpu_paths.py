@@ -19,8 +19,10 @@ def test_cuda_flags_set_inside_restored_after_and_untouched_on_cpu():
     with cuda_flags(torch.device("cpu"), tf32_matmul=not before[0], cudnn_benchmark=not before[2]):
         assert _flags() == before
     # setting the flags needs no GPU: check the CUDA branch here
-    with pytest.raises(RuntimeError, match="boom"), \
-            cuda_flags(torch.device("cuda"), tf32_matmul=not before[0], cudnn_benchmark=not before[2]):
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        cuda_flags(torch.device("cuda"), tf32_matmul=not before[0], cudnn_benchmark=not before[2]),
+    ):
         assert _flags() == (not before[0], before[1], not before[2])
         raise RuntimeError("boom")
     assert _flags() == before

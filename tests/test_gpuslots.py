@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from iovst.runtime import gpuslots
 from iovst.errors import IovstError
+from iovst.runtime import gpuslots
 
 # A holder process: claims a slot, prints "<idx> <pid of a grandchild or 0>", then sleeps until killed.
 HOLDER = textwrap.dedent(
@@ -174,9 +174,7 @@ def test_claim_from_env_in_processes(tmp_path):
         assert sorted(o[0] for o in outs) == ["0", "1"]
         assert all(o[0] == o[1] for o in outs)  # CUDA_VISIBLE_DEVICES == slot
         # a third one: all busy -> clear one-line error after IOVST_GPU_WAIT
-        third = subprocess.run(
-            [sys.executable, "-c", code, "0"], capture_output=True, text=True, env=env, timeout=60
-        )
+        third = subprocess.run([sys.executable, "-c", code, "0"], capture_output=True, text=True, env=env, timeout=60)
         assert third.returncode != 0
         assert "all 2 GPU slot(s) busy" in third.stderr
     finally:

@@ -35,12 +35,19 @@ def test_kills_anywhere_recover_with_at_most_one_frame_lost(killtest_ref):
 
 def test_job_keys_and_stages(killtest):
     kt = killtest
-    assert [kt.stage_of(kt.job_of(o)) for o in (
-        "results/clip/meta.json", "results/clip/frames", "results/clip/flow/chunk_0001.h5",
-        "results/clip/masks/chunk_0000.h5", "results/clip/longterm/chunk_0000.h5",
-        "results/clip/paint/r0/chunk_0001.h5", "results/clip/paint/r2/chunk_0000.h5",
-        "results/clip/paint/clip_paint.mp4")] == [
-        "extract", "extract", "flow", "masks", "longterm", "stylize", "multipass", "encode"]
+    assert [
+        kt.stage_of(kt.job_of(o))
+        for o in (
+            "results/clip/meta.json",
+            "results/clip/frames",
+            "results/clip/flow/chunk_0001.h5",
+            "results/clip/masks/chunk_0000.h5",
+            "results/clip/longterm/chunk_0000.h5",
+            "results/clip/paint/r0/chunk_0001.h5",
+            "results/clip/paint/r2/chunk_0000.h5",
+            "results/clip/paint/clip_paint.mp4",
+        )
+    ] == ["extract", "extract", "flow", "masks", "longterm", "stylize", "multipass", "encode"]
     # the job key is the log path (relative to the log directory, without .log)
     assert kt.job_of("results/clip/paint/r1/chunk_0001.h5") == "clip/paint/r1/chunk_0001"
     assert kt.job_of("results/clip/paint/clip_paint.mp4") == "clip/paint/encode"
@@ -50,19 +57,37 @@ def _frames(*lines: str) -> str:
     return "".join(f"12:00:00 INFO iovst.stylize: {line}\n" for line in lines)
 
 
-@pytest.mark.parametrize("before, after, done, reused, recomputed", [
-    # killed while computing frame 2: frames 0, 1 reused, frame 2 lost
-    (("targets ready", "frame 0: computed", "frame 1: computed"),
-     ("frame 0: reused", "frame 1: reused", "frame 2: computed"), 2, 2, 1),
-    # killed between frame 1's log line and its cache write: frame 1 lost, frame 2 never started
-    (("targets ready", "frame 0: computed", "frame 1: computed"),
-     ("frame 0: reused", "frame 1: computed", "frame 2: computed"), 2, 1, 1),
-    # killed before the first frame started: nothing lost
-    ((), ("frame 0: computed", "frame 1: computed", "frame 2: computed"), 0, 0, 0),
-    # the cache did not work: every finished frame recomputed (frame 2 looks never started)
-    (("targets ready", "frame 0: computed", "frame 1: computed"),
-     ("frame 0: computed", "frame 1: computed", "frame 2: computed"), 2, 0, 2),
-])
+@pytest.mark.parametrize(
+    "before, after, done, reused, recomputed",
+    [
+        # killed while computing frame 2: frames 0, 1 reused, frame 2 lost
+        (
+            ("targets ready", "frame 0: computed", "frame 1: computed"),
+            ("frame 0: reused", "frame 1: reused", "frame 2: computed"),
+            2,
+            2,
+            1,
+        ),
+        # killed between frame 1's log line and its cache write: frame 1 lost, frame 2 never started
+        (
+            ("targets ready", "frame 0: computed", "frame 1: computed"),
+            ("frame 0: reused", "frame 1: computed", "frame 2: computed"),
+            2,
+            1,
+            1,
+        ),
+        # killed before the first frame started: nothing lost
+        ((), ("frame 0: computed", "frame 1: computed", "frame 2: computed"), 0, 0, 0),
+        # the cache did not work: every finished frame recomputed (frame 2 looks never started)
+        (
+            ("targets ready", "frame 0: computed", "frame 1: computed"),
+            ("frame 0: computed", "frame 1: computed", "frame 2: computed"),
+            2,
+            0,
+            2,
+        ),
+    ],
+)
 def test_lost_work_is_counted_from_the_job_logs(killtest, before, after, done, reused, recomputed):
     kt = killtest
     job = "clip/paint/r0/chunk_0000"

@@ -105,7 +105,7 @@ def test_frames_of_a_batch_equal_their_own_runs():
 
     together = batched(f, x0, ITERS)
     for i, p in enumerate(problems):
-        alone = batched(lambda x, p=p: p(x[0])[None], x0[i:i + 1], ITERS)
+        alone = batched(lambda x, p=p: p(x[0])[None], x0[i : i + 1], ITERS)
         for k, (a, t) in enumerate(zip(alone, together)):
             torch.testing.assert_close(t[i], a[0], rtol=0, atol=1e-5, msg=f"frame {i}, iteration {k + 1}")
 
@@ -137,7 +137,7 @@ def test_no_host_sync_in_the_loop():
     xm = torch.zeros(2, N, device="meta", requires_grad=True)
     opt = BatchedLBFGS(xm, history_size=M)
     for _ in range(M + 2):
-        opt.step(lambda: (xm ** 2).sum(-1))
+        opt.step(lambda: (xm**2).sum(-1))
 
 
 def test_early_stop_freezes_converged_frames_with_one_sync_per_window():
@@ -149,8 +149,14 @@ def test_early_stop_freezes_converged_frames_with_one_sync_per_window():
     # frame 0 never converges (a linear loss), frame 1 is the quadratic: it freezes where it stopped alone
     x = torch.zeros(2, N).requires_grad_(True)
     with _Ops() as counted:
-        opt = minimize(x, lambda: torch.stack([-x[0].sum(), q(x[1])]), iterations=40, history_size=M,
-                       early_stop_tol=1e-4, early_stop_window=5)
+        opt = minimize(
+            x,
+            lambda: torch.stack([-x[0].sum(), q(x[1])]),
+            iterations=40,
+            history_size=M,
+            early_stop_tol=1e-4,
+            early_stop_window=5,
+        )
     assert opt.iterations == 40 and opt.active.tolist() == [True, False]
     assert torch.equal(x[1], alone[0])
     assert counted.ops["aten._local_scalar_dense.default"] == 40 // 5 - 1  # one per window check

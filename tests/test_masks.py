@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import synth
 from scipy import ndimage
+from stageparams import stage_json
 
 from iovst import cli
-from iovst.storage import h5io
-import synth
-from stageparams import stage_json
 from iovst.flow.flowstore import LongtermStore, MaskStore
-from iovst.flow.masks import reliability
 from iovst.flow.longterm import closest_first
+from iovst.flow.masks import reliability
+from iovst.storage import h5io
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,9 @@ def test_softening_keeps_holes_and_grows_them():
     back[0, 8:16, 8:16] = 5.0  # inconsistent block -> disoccluded
     hard = reliability(flow, back, sigma=0)
     soft = reliability(flow, back, sigma=0.8)
-    assert np.array_equal(hard == 0, np.isin(np.arange(h), range(8, 16))[:, None] & np.isin(np.arange(w), range(8, 16))[None])
+    assert np.array_equal(
+        hard == 0, np.isin(np.arange(h), range(8, 16))[:, None] & np.isin(np.arange(w), range(8, 16))[None]
+    )
     assert np.all(soft[hard == 0] == 0)
     assert np.all(soft <= hard)
     assert 0.3 < soft[12, 7] < 0.6 and 0.85 < soft[12, 6] < 0.97 and soft[12, 3] > 0.999
@@ -133,17 +135,38 @@ def test_longterm_cli_across_chunk_boundaries(tmp_path):
         flow = tmp_path / f"flow_{k}.h5"
         synth.write_gt_flow(clip, flow, chunk=k, chunk_size=cs, offsets=offsets)
         mask_files.append(tmp_path / f"masks_{k}.h5")
-        assert cli.main(["masks", "--flow", str(flow), "--out", str(mask_files[-1]),
-                         "--params", stage_json("masks")]) == 0
+        assert (
+            cli.main(["masks", "--flow", str(flow), "--out", str(mask_files[-1]), "--params", stage_json("masks")]) == 0
+        )
     params = stage_json("longterm", flow={"offsets": offsets})
     lt_files = []
     for k in range(4):
         lt_files.append(tmp_path / f"longterm_{k}.h5")
         # exactly the chunks holding pairs (i - N, i) and (i, i + N) for i in chunk k
-        need = sorted({j // cs for i in range(k * cs, min((k + 1) * cs, n)) for m in offsets for j in (i - m, i)
-                       if 0 <= j and j < n})
-        args = ["longterm", "--masks", *[str(mask_files[j]) for j in need], "--meta", str(meta),
-                "--chunk", str(k), "--chunk-size", str(cs), "--out", str(lt_files[-1]), "--params", params]
+        need = sorted(
+            {
+                j // cs
+                for i in range(k * cs, min((k + 1) * cs, n))
+                for m in offsets
+                for j in (i - m, i)
+                if 0 <= j and j < n
+            }
+        )
+        args = [
+            "longterm",
+            "--masks",
+            *[str(mask_files[j]) for j in need],
+            "--meta",
+            str(meta),
+            "--chunk",
+            str(k),
+            "--chunk-size",
+            str(cs),
+            "--out",
+            str(lt_files[-1]),
+            "--params",
+            params,
+        ]
         assert cli.main(args) == 0
     with h5io.open_checked(lt_files[3], kind="longterm") as f:
         assert f["from_prev/N3"].shape == (1, 24, 32) and f.attrs["first_frame"] == 6
@@ -152,8 +175,9 @@ def test_longterm_cli_across_chunk_boundaries(tmp_path):
             for direction, sign in (("from_prev", -1), ("from_next", 1)):
                 w = lt.weights(i, direction)
                 assert sorted(w) == offsets
-                raw = [masks.reliability(i, i + sign * m) if 0 <= i + sign * m < n else np.zeros((24, 32))
-                       for m in offsets]
+                raw = [
+                    masks.reliability(i, i + sign * m) if 0 <= i + sign * m < n else np.zeros((24, 32)) for m in offsets
+                ]
                 for m, a, b in zip(offsets, [w[m] for m in offsets], closest_first(raw)):
                     assert np.allclose(a, b, atol=2e-3), (i, direction, m)
                     if not 0 <= i + sign * m < n:
@@ -164,6 +188,21 @@ def test_longterm_cli_across_chunk_boundaries(tmp_path):
         w = lt.weights(4, "from_prev")
         assert w[1].mean() > 0.5 and 0 < w[3].sum() < w[1].sum()
     # a missing mask chunk is a one-line user error
-    rc = cli.main(["longterm", "--masks", str(mask_files[2]), "--meta", str(meta), "--chunk", "2",
-                   "--chunk-size", str(cs), "--out", str(tmp_path / "x.h5"), "--params", params])
+    rc = cli.main(
+        [
+            "longterm",
+            "--masks",
+            str(mask_files[2]),
+            "--meta",
+            str(meta),
+            "--chunk",
+            "2",
+            "--chunk-size",
+            str(cs),
+            "--out",
+            str(tmp_path / "x.h5"),
+            "--params",
+            params,
+        ]
+    )
     assert rc == 2 and not (tmp_path / "x.h5").exists()

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import synth
+from stageparams import stage_json
 
 from iovst import cli
-from iovst.storage import h5io
-import synth
 from iovst.flow.masks import reliability
 from iovst.metrics import pair_warping_error, warping_error
-from stageparams import stage_json
+from iovst.storage import h5io
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +40,10 @@ def test_subpixel_pan_is_small():
 def test_flicker_is_large(clip):
     flows, masks = _inputs(clip)
     flicker = [np.clip(f + (0.15 if t % 2 else -0.15), 0, 1) for t, f in enumerate(clip.frames)]
-    noisy = [np.clip(f + np.random.default_rng(t).normal(0, 0.1, f.shape), 0, 1).astype(np.float32)
-             for t, f in enumerate(clip.frames)]
+    noisy = [
+        np.clip(f + np.random.default_rng(t).normal(0, 0.1, f.shape), 0, 1).astype(np.float32)
+        for t, f in enumerate(clip.frames)
+    ]
     steady = warping_error(list(clip.frames), flows, masks)
     assert warping_error(flicker, flows, masks) > 0.03 > 1000 * steady
     assert warping_error(noisy, flows, masks) > 0.03
@@ -78,8 +80,12 @@ def test_metrics_cli(clip, tmp_path):
     h5io.write_frames(r0, clip.frames[:3], first_frame=0)
     h5io.write_frames(r1, clip.frames[3:], first_frame=3)
     out = tmp_path / "metrics.json"
-    assert cli.main(["metrics", "--chunks", str(r1), str(r0), "--flow", str(flow), "--masks", str(masks),
-                     "--json", str(out)]) == 0
+    assert (
+        cli.main(
+            ["metrics", "--chunks", str(r1), str(r0), "--flow", str(flow), "--masks", str(masks), "--json", str(out)]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["pairs"] == 4 and result["frames"] == 5
     assert result["warping_error"] < 1e-5  # float16 storage of frames and flow

@@ -102,7 +102,9 @@ def test_corrupt_meta_is_deleted_before_a_real_run_and_kept_by_a_dry_run(tmp_pat
         (tmp_path / v).mkdir()
     meta = tmp_path / "v" / "meta.json"
     meta.write_text('{"width": 4')
-    (tmp_path / "w" / "meta.json").write_text('{"fps_num": 25, "fps_den": 1, "frame_count": 3, "width": 4, "height": 4}')
+    (tmp_path / "w" / "meta.json").write_text(
+        '{"fps_num": 25, "fps_den": 1, "frame_count": 3, "width": 4, "height": 4}'
+    )
     assert preflight.drop_corrupt_meta(cfg, layout, dry_run=True) == ["v"]  # planned as not extracted
     assert meta.is_file() and "a real run deletes it and re-extracts 'v'" in capsys.readouterr().err
     assert preflight.drop_corrupt_meta(cfg, layout, dry_run=False) == []

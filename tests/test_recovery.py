@@ -94,7 +94,9 @@ def test_a_damaged_chunk_is_rebuilt_with_everything_after_it(copy_of_ref):
     errors = _errors(first)
     assert len(errors) == 2, first.stderr[-3000:]
     assert any(re.match(r"iovst masks: error: '.*flow/chunk_0001\.h5': .*removed it", e) for e in errors), errors
-    assert any(re.match(r"iovst multipass: error: '.*longterm/chunk_0000\.h5': .*removed it", e) for e in errors), errors
+    assert any(re.match(r"iovst multipass: error: '.*longterm/chunk_0000\.h5': .*removed it", e) for e in errors), (
+        errors
+    )
     assert not (res / "flow" / "chunk_0001.h5").exists() and not (res / "longterm" / "chunk_0000.h5").exists()
 
     second = r.call("--cores", "2")
@@ -115,7 +117,9 @@ def test_a_damaged_frame_reextracts_the_video(copy_of_ref):
     errors = _errors(first)
     assert len(errors) == 1 and re.match(
         r"iovst stylize: error: '.*meta\.json': the frames in '.*frames' no longer match its frame_digest .*"
-        r"000004\.png.*removed it so that it is regenerated: run the same snakemake command again", errors[0]), errors
+        r"000004\.png.*removed it so that it is regenerated: run the same snakemake command again",
+        errors[0],
+    ), errors
     assert not (res / "meta.json").exists()
     second = r.call("--cores", "2")
     assert second.returncode == 0, second.stderr[-3000:]
@@ -132,13 +136,15 @@ def test_a_failing_job_says_why_on_the_terminal(tmp_path):
 
     (tmp_path / "a.mp4").write_bytes(os.urandom(4000))
     (tmp_path / "b.mp4").write_text("not a video")
-    cfg = write_config(tmp_path, tmp_path / "a.mp4", ROOT / "data" / "style.png",
-                       videos={"b": str(tmp_path / "b.mp4")})
+    cfg = write_config(tmp_path, tmp_path / "a.mp4", ROOT / "data" / "style.png", videos={"b": str(tmp_path / "b.mp4")})
     out = snakemake(tmp_path, "--cores", "2", "--keep-going", "--configfile", str(cfg), check=False)
     assert out.returncode != 0
     errors = _errors(out)
-    assert sorted(errors) == [f"iovst extract: error: video '{tmp_path / v}.mp4': not a readable video "
-                              "(Invalid data found when processing input)" for v in "ab"], out.stderr[-3000:]
+    assert sorted(errors) == [
+        f"iovst extract: error: video '{tmp_path / v}.mp4': not a readable video "
+        "(Invalid data found when processing input)"
+        for v in "ab"
+    ], out.stderr[-3000:]
     for v in "ab":
         log = next(tmp_path.rglob(f"{'clip' if v == 'a' else v}/extract.log")).read_text()
         assert f"video '{tmp_path / v}.mp4': not a readable video" in log and "INFO" not in out.stderr

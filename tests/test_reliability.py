@@ -26,7 +26,7 @@ def _garble(path: Path, frac: float = 0.5, n: int = 64) -> None:
     st = path.stat()
     b = bytearray(path.read_bytes())
     pos = int(len(b) * frac)
-    b[pos:pos + n] = bytes(x ^ 0xFF for x in b[pos:pos + n])
+    b[pos : pos + n] = bytes(x ^ 0xFF for x in b[pos : pos + n])
     path.write_bytes(bytes(b))
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
@@ -56,7 +56,9 @@ def test_corrupt_meta_flow_masks_and_cache_entry_are_never_built_on(killtest_ref
     (res / "meta.json").write_text((res / "meta.json").read_text()[:40])
     out = r.call("--cores", "2", *masks)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert re.search(r"iovst: warning: '.*meta\.json': corrupt meta\.json .*deleted it, re-extracting 'clip'", out.stderr)
+    assert re.search(
+        r"iovst: warning: '.*meta\.json': corrupt meta\.json .*deleted it, re-extracting 'clip'", out.stderr
+    )
     assert json.loads((res / "meta.json").read_text())["frame_count"] == kt.N_FRAMES
 
     # a mask chunk truncated and a flow chunk garbled: each consumer refuses, removes, fails
@@ -65,7 +67,9 @@ def test_corrupt_meta_flow_masks_and_cache_entry_are_never_built_on(killtest_ref
     first = r.call("--cores", "2", "--keep-going")
     assert first.returncode != 0
     log = (work / "results" / "logs" / "clip" / "longterm" / "chunk_0001.log").read_text()
-    assert re.search(r"iovst longterm: error: '.*masks/chunk_0001\.h5': not a readable HDF5 file .*removed it", log), log
+    assert re.search(r"iovst longterm: error: '.*masks/chunk_0001\.h5': not a readable HDF5 file .*removed it", log), (
+        log
+    )
     assert not (res / "masks" / "chunk_0001.h5").exists()
     assert not (res / "longterm" / "chunk_0001.h5").exists()
     assert not (res / "paint" / "r1" / "chunk_0001.h5").exists()
@@ -86,8 +90,11 @@ def test_corrupt_meta_flow_masks_and_cache_entry_are_never_built_on(killtest_ref
     third = r.call("--cores", "2")
     assert third.returncode == 0, third.stderr[-3000:]
     # the garbled cache entry was found, deleted and its frame recomputed; the others were reused
-    stylize_logs = "".join(f.read_text() for f in (work / "results" / "logs" / "clip" / "paint" / "r0").glob("*.log")
-                           if f.stat().st_mtime >= t_second)
+    stylize_logs = "".join(
+        f.read_text()
+        for f in (work / "results" / "logs" / "clip" / "paint" / "r0").glob("*.log")
+        if f.stat().st_mtime >= t_second
+    )
     assert stylize_logs.count("cache: corrupt entry") == 1 and "deleted, recomputing" in stylize_logs
     assert len(re.findall(r"frame \d+: computed", stylize_logs)) == 1
     assert re.findall(r"frame \d+: reused", stylize_logs)  # (both deleted r0 chunks were rebuilt:
@@ -102,17 +109,42 @@ def test_stage_command_removes_a_corrupt_input_and_says_so(tmp_path):
     from iovst.storage import h5io
 
     flow = tmp_path / "flow.h5"
-    h5io.write(flow, {"N1/forward": np.ones((2, 2, 8, 8), np.float16), "N1/backward": np.ones((2, 2, 8, 8), np.float16)},
-               kind="flow", attrs={"first_frame": 0, "n_frames": 3, "offsets": [1], "height": 8, "width": 8,
-                                   "params_hash": "x", "method": "dis"})
+    h5io.write(
+        flow,
+        {"N1/forward": np.ones((2, 2, 8, 8), np.float16), "N1/backward": np.ones((2, 2, 8, 8), np.float16)},
+        kind="flow",
+        attrs={
+            "first_frame": 0,
+            "n_frames": 3,
+            "offsets": [1],
+            "height": 8,
+            "width": 8,
+            "params_hash": "x",
+            "method": "dis",
+        },
+    )
     _garble(flow, 0.75, 32)
-    r = subprocess.run([sys.executable, "-m", "iovst", "masks", f"--flow={flow}", f"--out={tmp_path / 'm.h5'}",
-                        f"--params={stage_json('masks')}"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iovst",
+            "masks",
+            f"--flow={flow}",
+            f"--out={tmp_path / 'm.h5'}",
+            f"--params={stage_json('masks')}",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if "error:" in ln]
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    assert re.match(r"iovst masks: error: '.*flow\.h5': .*(corrupt|not a readable|not a complete).*removed it so that it is "
-                    r"regenerated: run the same snakemake command again", lines[0]), lines[0]
+    assert re.match(
+        r"iovst masks: error: '.*flow\.h5': .*(corrupt|not a readable|not a complete).*removed it so that it is "
+        r"regenerated: run the same snakemake command again",
+        lines[0],
+    ), lines[0]
     assert not flow.exists() and not (tmp_path / "m.h5").exists()
 
 
@@ -127,29 +159,41 @@ def test_an_unreadable_frame_blames_the_extraction_only_when_the_digest_says_so(
         frames.write_png(frames.frame_path(d, i), rng.random((8, 10, 3)))
     meta = tmp_path / "meta.json"
     fields = {"fps_num": 25, "fps_den": 1, "frame_count": 3, "width": 10, "height": 8}
-    cmd = [sys.executable, "-m", "iovst", "encode", f"--frames-dir={d}", f"--meta={meta}",
-           f"--out={tmp_path / 'o.mp4'}", f"--params={stage_json('encode')}",
-           f"--log={tmp_path / 'logs' / 'encode.log'}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "iovst",
+        "encode",
+        f"--frames-dir={d}",
+        f"--meta={meta}",
+        f"--out={tmp_path / 'o.mp4'}",
+        f"--params={stage_json('encode')}",
+        f"--log={tmp_path / 'logs' / 'encode.log'}",
+    ]
     meta.write_text(json.dumps({**fields, "frame_digest": frames.digest(sorted(d.iterdir()))}))
     _garble(frames.frame_path(d, 1), 0.5, 4)
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
-    assert re.fullmatch(r"iovst encode: error: '.*meta\.json': the frames in '.*frames' no longer match its "
-                        r"frame_digest \(damaged extraction: frame '.*000001\.png': missing or unreadable\); "
-                        r"removed it so that it is regenerated: .*\n", r.stderr), r.stderr
+    assert re.fullmatch(
+        r"iovst encode: error: '.*meta\.json': the frames in '.*frames' no longer match its "
+        r"frame_digest \(damaged extraction: frame '.*000001\.png': missing or unreadable\); "
+        r"removed it so that it is regenerated: .*\n",
+        r.stderr,
+    ), r.stderr
     assert r.stderr in (tmp_path / "logs" / "encode.log").read_text()
     assert not meta.exists()
     # the same unreadable frame, but meta.json's digest says it was written that way: not removed
     meta.write_text(json.dumps({**fields, "frame_digest": frames.digest(sorted(d.iterdir()))}))
     r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 2 and re.fullmatch(r"iovst encode: error: frame '.*000001\.png': missing or unreadable\n",
-                                              r.stderr), r.stderr
+    assert r.returncode == 2 and re.fullmatch(
+        r"iovst encode: error: frame '.*000001\.png': missing or unreadable\n", r.stderr
+    ), r.stderr
     assert meta.exists()
 
 
 def test_every_single_byte_flip_of_an_hdf5_artifact_is_caught_or_harmless(tmp_path):
-    from iovst.storage import h5io
     from iovst.errors import CacheError
+    from iovst.storage import h5io
 
     rng = np.random.default_rng(0)
     data = {"frames": rng.random((3, 12, 16, 3)).astype(np.float16)}
@@ -224,9 +268,22 @@ def test_disk_full_during_extract(tmp_path, make_clip):
 
     params = stage_json("extract", extract={"size": 96, "max_pixels": 10**6})
     out = tmp_path / "res"
-    r = subprocess.run([sys.executable, "-m", "iovst", "extract", f"--video={clip}", f"--frames-dir={out / 'frames'}",
-                        f"--meta={out / 'meta.json'}", f"--params={params}"], capture_output=True, text=True,
-                       preexec_fn=limit, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "iovst",
+            "extract",
+            f"--video={clip}",
+            f"--frames-dir={out / 'frames'}",
+            f"--meta={out / 'meta.json'}",
+            f"--params={params}",
+        ],
+        capture_output=True,
+        text=True,
+        preexec_fn=limit,
+        timeout=120,
+    )
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.splitlines() if "error:" in ln]
     assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
@@ -251,11 +308,17 @@ def test_no_shell_commands_and_safe_torch_load():
         tree = ast.parse(path.read_text(), filename=str(path))
         for node, owner, name in _calls(tree):
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
-            if any(k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
-                   for k in node.keywords):
+            if any(
+                k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
+                for k in node.keywords
+            ):
                 problems.append(f"{where}: shell=...")
-            if (owner, name) in {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"),
-                                 ("subprocess", "getstatusoutput")} or name.startswith("spawn") and owner == "os":
+            if (
+                (owner, name)
+                in {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"), ("subprocess", "getstatusoutput")}
+                or name.startswith("spawn")
+                and owner == "os"
+            ):
                 problems.append(f"{where}: {owner}.{name}")
             if owner == "subprocess" and name in {"run", "Popen", "call", "check_call", "check_output"}:
                 if not node.args or not isinstance(node.args[0], (ast.List, ast.Name, ast.Call)):
@@ -263,19 +326,27 @@ def test_no_shell_commands_and_safe_torch_load():
                 elif isinstance(node.args[0], (ast.Constant, ast.JoinedStr, ast.BinOp)):
                     problems.append(f"{where}: string command")
             if owner == "torch" and name == "load":
-                ok = any(k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
-                         for k in node.keywords)
+                ok = any(
+                    k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                    for k in node.keywords
+                )
                 if not ok:
                     problems.append(f"{where}: torch.load without weights_only=True")
             if name == "load" and owner in {"pickle", "np", "numpy"}:
-                if owner == "pickle" or not any(k.arg == "allow_pickle" and getattr(k.value, "value", None) is False
-                                                for k in node.keywords):
+                if owner == "pickle" or not any(
+                    k.arg == "allow_pickle" and getattr(k.value, "value", None) is False for k in node.keywords
+                ):
                     problems.append(f"{where}: {owner}.load may unpickle")
     assert not problems, problems
     smk = "".join(p.read_text() for p in [ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")])
     # every path in a shell command is quoted (:q) or a number / fixed word
     for m in re.finditer(r"\{(input|output|log|params)(\.\w+)?(:q)?\}", smk):
         name = m.group(0)
-        if not m.group(3) and name not in ("{params.chunk_size}", "{params.device}", "{params.style}",
-                                           "{params.extra}", "{params.neighbors}"):
+        if not m.group(3) and name not in (
+            "{params.chunk_size}",
+            "{params.device}",
+            "{params.style}",
+            "{params.extra}",
+            "{params.neighbors}",
+        ):
             pytest.fail(f"unquoted {name} in a shell command")

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from stageparams import stage_json
 
 from iovst import config as iovst_config
 from iovst import resources as R
-from stageparams import stage_json
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,13 +66,13 @@ def _marker(tmp_path: Path, rec: dict) -> Path:
 @pytest.mark.parametrize(
     ("state", "mem", "runtime"),
     [
-        ("CANCELLED", 6000, 120),     # scancel: same request again
+        ("CANCELLED", 6000, 120),  # scancel: same request again
         ("PREEMPTED", 6000, 120),
-        ("FAILED", 6000, 120),        # an ordinary error: more memory would not help
+        ("FAILED", 6000, 120),  # an ordinary error: more memory would not help
         ("NODE_FAIL", 6000, 120),
         ("OUT_OF_MEMORY", 12000, 120),
         ("TIMEOUT", 6000, 240),
-        (None, 4000, 60),             # SLURM forgot the job: the first request
+        (None, 4000, 60),  # SLURM forgot the job: the first request
     ],
 )
 def test_retry_grows_only_after_oom_or_timeout(tmp_path, state, mem, runtime):
@@ -113,8 +113,9 @@ def test_rule_callables_use_meta_and_attempt(tmp_path):
     (tmp_path / "v").mkdir()
     (tmp_path / "v" / "meta.json").write_text(json.dumps({"width": 4096, "height": 2160, "frame_count": 70}))
     cfg = _config()
-    res = R.rule_resources("stylize", cfg, output=f"{tmp_path}/{{video}}/r0/chunk_{{k}}.h5",
-                           meta=f"{tmp_path}/{{video}}/meta.json")
+    res = R.rule_resources(
+        "stylize", cfg, output=f"{tmp_path}/{{video}}/r0/chunk_{{k}}.h5", meta=f"{tmp_path}/{{video}}/meta.json"
+    )
     wc = {"video": "v", "k": "0000"}
     assert res["mem_mb"](wc, 1) == R.estimate("stylize", cfg, 4096 * 2160, 64).mem_mb
     assert res["mem_mb"]({"video": "v", "k": "0001"}, 1) == R.estimate("stylize", cfg, 4096 * 2160, 6).mem_mb
@@ -131,10 +132,29 @@ def test_workflow_rules_request_memory_and_time_themselves(tmp_path):
         (tmp_path / p).parent.mkdir(exist_ok=True)
         shutil.copy2(REPO / p, tmp_path / p)
     out = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--configfile",
-         str(REPO / "config" / "demo.yaml"), "-n", "--cores", "1", "--workflow-profile", "none",
-         "--set-resources", "extract:slurm_partition=x", "--default-resources", "slurm_account=y"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--configfile",
+            str(REPO / "config" / "demo.yaml"),
+            "-n",
+            "--cores",
+            "1",
+            "--workflow-profile",
+            "none",
+            "--set-resources",
+            "extract:slurm_partition=x",
+            "--default-resources",
+            "slurm_account=y",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     m = [ln for ln in out.stdout.splitlines() if "runtime=" in ln and "mem_mb=" in ln]

@@ -14,14 +14,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from test_workflow import ROOT, snakemake, write_config
 
 pytestmark = pytest.mark.slow
 COMPUTED = re.compile(r"frame (\d+): computed")
 N_FRAMES, PASSES = 8, 2
-SLOWER = {"stylize": {"iterations": 10}, "multipass": {"passes": PASSES, "iterations": 12}, "flow": {"preview": False},
-          "encode": {"side_by_side": False}}
+SLOWER = {
+    "stylize": {"iterations": 10},
+    "multipass": {"passes": PASSES, "iterations": 12},
+    "flow": {"preview": False},
+    "encode": {"side_by_side": False},
+}
 
 
 def computed_lines(logs: Path, newer_than: float = 0.0) -> int:
@@ -55,7 +58,19 @@ def test_sigkill_then_resume(tmp_path, clip8, stage):
     assert computed_lines(ref / "results" / "logs") == N_FRAMES * (1 + PASSES)
 
     cfg = write_config(work, clip8, ROOT / "data" / "style.png", **SLOWER)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(work), "--cores", "1", "--configfile", str(cfg)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(work),
+        "--cores",
+        "1",
+        "--configfile",
+        str(cfg),
+    ]
     env = dict(os.environ, IOVST_OFFLINE="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     entries = work / "cache" / stage

@@ -58,9 +58,7 @@ def _env() -> dict[str, str]:
 
 
 def _node_states() -> list[str]:
-    out = subprocess.run(
-        ["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=20
-    )
+    out = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=20)
     return out.stdout.split() if out.returncode == 0 else []
 
 
@@ -77,9 +75,7 @@ def slurm_cluster():
     if os.environ.get("IOVST_SLURM_START") == "1" and not (shutil.which("sinfo") and _cluster_up()):
         if os.geteuid() != 0:
             pytest.skip("IOVST_SLURM_START=1 needs root (.ci/slurm.sh installs slurm and runs daemons)")
-        out = subprocess.run(
-            ["bash", str(SLURM_SH), "start"], capture_output=True, text=True, timeout=900
-        )
+        out = subprocess.run(["bash", str(SLURM_SH), "start"], capture_output=True, text=True, timeout=900)
         text = out.stdout + out.stderr
         skip = [ln for ln in text.splitlines() if ln.startswith("SLURM-SKIP:")]
         if skip:
@@ -107,9 +103,7 @@ def _snakemake(args: list[str], cwd: Path, timeout: float, log_name: str) -> sub
     with open(cwd / log_name, "w") as log:
         log.write("$ " + shlex.join(cmd) + "\n")
         log.flush()
-        proc = subprocess.run(
-            cmd, cwd=cwd, env=_env(), stdout=log, stderr=subprocess.STDOUT, timeout=timeout
-        )
+        proc = subprocess.run(cmd, cwd=cwd, env=_env(), stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
     out = (cwd / log_name).read_text()
     print(f"[{log_name}] rc={proc.returncode} in {time.monotonic() - t0:.1f} s")
     return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
@@ -121,9 +115,7 @@ def _slurm_args(*extra: str) -> list[str]:
 
 def _squeue_all() -> dict[str, tuple[str, str]]:
     """job id -> (state, comment) of all jobs slurmctld still remembers (MinJobAge)."""
-    out = subprocess.run(
-        ["squeue", "-h", "--states=all", "-o", "%i|%T|%k"], capture_output=True, text=True, timeout=30
-    )
+    out = subprocess.run(["squeue", "-h", "--states=all", "-o", "%i|%T|%k"], capture_output=True, text=True, timeout=30)
     jobs = {}
     for line in out.stdout.splitlines():
         parts = line.split("|")
@@ -133,9 +125,7 @@ def _squeue_all() -> dict[str, tuple[str, str]]:
 
 
 def _scontrol_job(job_id: str) -> str:
-    return subprocess.run(
-        ["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30
-    ).stdout
+    return subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True, timeout=30).stdout
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,7 +134,10 @@ def _scontrol_job(job_id: str) -> str:
 
 # the toy's config for iovst.resources: no meta.json, so the config bound (4 x 32 x 32 px frames)
 TOY_CONFIG = {
-    "videos": {"v": "v.mp4"}, "styles": {"s": {"images": ["s.png"]}}, "chunk_size": 4, "extract": {"size": 32},
+    "videos": {"v": "v.mp4"},
+    "styles": {"s": {"images": ["s.png"]}},
+    "chunk_size": 4,
+    "extract": {"size": 32},
 }
 TOY_SNAKEFILE = textwrap.dedent(
     r"""
@@ -349,7 +342,11 @@ def _make_demo_workdir(wd: Path) -> Path:
         # generate them once into the repo's data/ (what the README's demo does)
         subprocess.run(
             [sys.executable, "-m", "iovst", "demo-data", "--out-dir", str(REPO / "data")],
-            cwd=REPO, env=_env(), check=False, capture_output=True, timeout=600,
+            cwd=REPO,
+            env=_env(),
+            check=False,
+            capture_output=True,
+            timeout=600,
         )
         missing = [p for p in DEMO_INPUTS if not (REPO / p).is_file()]
         if missing:
@@ -401,9 +398,11 @@ def _compare_results(ref: Path, other: Path) -> list[str]:
     from iovst.resources import MARKER_SUFFIX
 
     def files(root: Path) -> list[Path]:
-        return sorted(p.relative_to(root) for p in root.rglob("*")
-                      if p.is_file() and not p.name.endswith(MARKER_SUFFIX)
-                      and p.relative_to(root).parts[0] != "logs")
+        return sorted(
+            p.relative_to(root)
+            for p in root.rglob("*")
+            if p.is_file() and not p.name.endswith(MARKER_SUFFIX) and p.relative_to(root).parts[0] != "logs"
+        )
 
     problems = []
     ref_files, other_files = files(ref), files(other)
@@ -436,8 +435,10 @@ def demo_local(tmp_path_factory):
     wd = _make_demo_workdir(tmp_path_factory.mktemp("demo_local"))
     t0 = time.monotonic()
     res = _snakemake(
-        [*_demo_args(), "--cores", "2", "--workflow-profile", "none"], wd,
-        timeout=DEMO_TIMEOUT, log_name="snakemake.log",
+        [*_demo_args(), "--cores", "2", "--workflow-profile", "none"],
+        wd,
+        timeout=DEMO_TIMEOUT,
+        log_name="snakemake.log",
     )
     print(f"demo, local --cores 2: {time.monotonic() - t0:.1f} s")
     assert res.returncode == 0, res.stdout[-5000:]

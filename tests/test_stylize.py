@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from iovst.storage import h5io
-from iovst.cli import main
-from iovst.video.frames import write_png
-from iovst.style.gatys import Gatys
 from stageparams import stage_params
+
+from iovst.cli import main
+from iovst.storage import h5io
+from iovst.style.gatys import Gatys
+from iovst.video.frames import write_png
 
 H, W, N = 24, 32, 3
 
@@ -31,8 +31,12 @@ def setup(tmp_path: Path) -> dict:
     write_png(style, rng.random((20, 40, 3)).astype(np.float32))
     params = stage_params(
         "stylize",
-        stylize={"method": "gatys", "iterations": 3, "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
-                 "content_layers": ["relu3_2"]},
+        stylize={
+            "method": "gatys",
+            "iterations": 3,
+            "style_layers": ["relu1_1", "relu2_1", "relu3_1"],
+            "content_layers": ["relu3_2"],
+        },
         model={"weights": "random", "torch_home": None},
     )
     return {"tmp": tmp_path, "frames": frames, "meta": meta, "style": style, "params": params}
@@ -40,10 +44,28 @@ def setup(tmp_path: Path) -> dict:
 
 def argv(s: dict, out: Path, *extra: str, chunk: int = 0, chunk_size: int = N) -> list[str]:
     return [
-        "stylize", "--frames-dir", str(s["frames"]), "--meta", str(s["meta"]), "--chunk", str(chunk),
-        "--chunk-size", str(chunk_size), "--style", str(s["style"]), "--out", str(out),
-        "--cache-dir", str(s["tmp"] / "cache"), "--params", json.dumps(s["params"]), "--device", "cpu",
-        "--style-scale", "1", *extra,
+        "stylize",
+        "--frames-dir",
+        str(s["frames"]),
+        "--meta",
+        str(s["meta"]),
+        "--chunk",
+        str(chunk),
+        "--chunk-size",
+        str(chunk_size),
+        "--style",
+        str(s["style"]),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(s["tmp"] / "cache"),
+        "--params",
+        json.dumps(s["params"]),
+        "--device",
+        "cpu",
+        "--style-scale",
+        "1",
+        *extra,
     ]
 
 
@@ -148,11 +170,19 @@ def test_report_losses_from_a_config_file_takes_its_device(setup, capsys):
     import yaml
 
     cfg = setup["tmp"] / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"videos": {"v": "v.mp4"}, "styles": {"s": {"images": ["s.png"]}}, "device": "cpu",
-                                   **{k: setup["params"][k] for k in ("stylize", "model")}}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "videos": {"v": "v.mp4"},
+                "styles": {"s": {"images": ["s.png"]}},
+                "device": "cpu",
+                **{k: setup["params"][k] for k in ("stylize", "model")},
+            }
+        )
+    )
     args = [a for a in argv(setup, setup["tmp"] / "x.h5", "--report-losses") if a not in ("--device", "cpu")]
     i = args.index("--params")
-    assert main(args[:i] + args[i + 2:] + ["--config", str(cfg)]) == 0
+    assert main(args[:i] + args[i + 2 :] + ["--config", str(cfg)]) == 0
     assert "loss terms at iteration 0" in capsys.readouterr().out
     assert main(args) == 2
     assert "--device is required with --params" in capsys.readouterr().err

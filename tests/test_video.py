@@ -12,17 +12,17 @@ import av
 import cv2
 import numpy as np
 import pytest
+from stageparams import load, stage_json
 
 from iovst.config import StageParams, section_params
-from iovst.storage import h5io
 from iovst.demo import make_demo_clip, make_style_image
-from iovst.video.encode import chunk_frames, encode_video
 from iovst.errors import CacheError, ConfigError, InputError
+from iovst.storage import h5io
+from iovst.video.encode import chunk_frames, encode_video
 from iovst.video.extract import extract, processing_size
 from iovst.video.ffmpeg import ffmpeg_exe, last_error_line
 from iovst.video.frames import frame_path, read_frame, read_image
 from iovst.video.probe import probe
-from stageparams import load, stage_json
 
 ULTRAFAST = section_params("encode", {"preset": "ultrafast"})
 
@@ -49,8 +49,7 @@ def params(size: int = 120, **over) -> StageParams:
 
 def run_extract(video: Path, tmp_path: Path, **over) -> tuple[Path, dict]:
     frames_dir = tmp_path / f"{video.stem}_frames"
-    meta = extract(video, frames_dir=frames_dir, meta_path=tmp_path / f"{video.stem}_meta.json",
-                   params=params(**over))
+    meta = extract(video, frames_dir=frames_dir, meta_path=tmp_path / f"{video.stem}_meta.json", params=params(**over))
     return frames_dir, meta
 
 
@@ -68,8 +67,7 @@ def decode_audio(path: Path) -> tuple[np.ndarray, int]:
     """First channel of the first audio stream (float samples) and its sample rate."""
     with av.open(str(path)) as c:
         s = c.streams.audio[0]
-        chunks = [f.to_ndarray().reshape(f.layout.nb_channels if f.format.is_planar else 1, -1)[0]
-                  for f in c.decode(s)]
+        chunks = [f.to_ndarray().reshape(f.layout.nb_channels if f.format.is_planar else 1, -1)[0] for f in c.decode(s)]
         return np.concatenate(chunks).astype(np.float64), s.rate
 
 
@@ -83,11 +81,17 @@ def decode_audio(path: Path) -> tuple[np.ndarray, int]:
         ("25", 25, "sine=frequency=440:duration=1", ("-c:a", "libmp3lame"), "mp3"),
     ],
 )
-def test_roundtrip_keeps_exact_fps_count_duration_and_audio(make_clip, tmp_path, rate, frames, audio,
-                                                            extra, audio_codec):
+def test_roundtrip_keeps_exact_fps_count_duration_and_audio(
+    make_clip, tmp_path, rate, frames, audio, extra, audio_codec
+):
     # a name ffmpeg or a shell could misread: leading dash, $(...), quotes, spaces, unicode
-    src = make_clip(f"-clip $(touch x) 'q' ü {rate.replace('/', '_')}.mp4",
-                    video=f"testsrc2=size=160x120:rate={rate}", frames=frames, audio=audio, extra=extra)
+    src = make_clip(
+        f"-clip $(touch x) 'q' ü {rate.replace('/', '_')}.mp4",
+        video=f"testsrc2=size=160x120:rate={rate}",
+        frames=frames,
+        audio=audio,
+        extra=extra,
+    )
     fps = Fraction(rate)
     frames_dir, meta = run_extract(src, tmp_path, size=96)
     assert Fraction(meta["fps_num"], meta["fps_den"]) == fps == Fraction(meta["fps"])
@@ -123,8 +127,12 @@ def test_every_frame_extracted_and_encoded_once_in_order(make_clip, tmp_path):
 # ------------------------------------------------------------------------------------ geometry
 @pytest.mark.parametrize("size, side, expect", [(64, "short", (106, 64)), (100, "long", (100, 60))])
 def test_odd_source_gives_even_size_with_aspect_kept(make_clip, tmp_path, size, side, expect):
-    src = make_clip("odd.mp4", video="testsrc2=size=160x96:rate=25,scale=161:97", frames=3,
-                    codec=("-c:v", "libx264", "-pix_fmt", "yuv444p"))
+    src = make_clip(
+        "odd.mp4",
+        video="testsrc2=size=160x96:rate=25,scale=161:97",
+        frames=3,
+        codec=("-c:v", "libx264", "-pix_fmt", "yuv444p"),
+    )
     assert (probe(src).width, probe(src).height) == (161, 97)
     frames_dir, meta = run_extract(src, tmp_path, size=size, side=side)
     w, h = meta["width"], meta["height"]
@@ -148,8 +156,22 @@ def test_non_square_pixels_give_display_aspect(make_clip, tmp_path):
 def test_rotation_metadata_gives_upright_frames(make_clip, tmp_path):
     plain = make_clip("plain.mp4", frames=5)
     rotated = tmp_path / "rotated.mp4"
-    subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-display_rotation", "90",
-                    "-i", str(plain), "-c", "copy", str(rotated)], check=True)
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-display_rotation",
+            "90",
+            "-i",
+            str(plain),
+            "-c",
+            "copy",
+            str(rotated),
+        ],
+        check=True,
+    )
     assert probe(rotated).rotation == 90 and probe(plain).rotation == 0
     plain_dir, _ = run_extract(plain, tmp_path, size=120)
     rot_dir, meta = run_extract(rotated, tmp_path, size=120)
@@ -166,8 +188,13 @@ def test_rotation_metadata_gives_upright_frames(make_clip, tmp_path):
 # --------------------------------------------------------------------------------- frame range
 def test_frame_range_and_audio_trimmed_to_it(make_clip, tmp_path):
     # audio: 300 Hz before t = 0.2 s (= frame 5 at 25 fps), 1200 Hz after
-    src = make_clip("range.mp4", video=INDEX_VIDEO, frames=30, codec=LOSSLESS_444,
-                    audio="aevalsrc='0.5*sin(2*PI*if(lt(t,0.2),300,1200)*t)':s=44100:d=1.2")
+    src = make_clip(
+        "range.mp4",
+        video=INDEX_VIDEO,
+        frames=30,
+        codec=LOSSLESS_444,
+        audio="aevalsrc='0.5*sin(2*PI*if(lt(t,0.2),300,1200)*t)':s=44100:d=1.2",
+    )
     frames_dir, meta = run_extract(src, tmp_path, size=48, start=5, count=10)
     assert meta["frame_count"] == 10 and meta["start_frame"] == 5
     assert meta["start_time"] == pytest.approx(0.2, abs=1e-6)
@@ -214,8 +241,9 @@ def _bad_input(kind: str, tmp_path: Path, make_clip) -> Path:
     return make_clip("audio only.mp4", video=None, audio="sine=duration=0.5")
 
 
-@pytest.mark.parametrize("kind, reason", [("missing", "not found"), ("text", "not a readable video"),
-                                          ("audio", "no video stream")])
+@pytest.mark.parametrize(
+    "kind, reason", [("missing", "not found"), ("text", "not a readable video"), ("audio", "no video stream")]
+)
 def test_bad_input_is_one_line_input_error(make_clip, tmp_path, kind, reason):
     video = _bad_input(kind, tmp_path, make_clip)
     with pytest.raises(InputError, match=reason) as exc:
@@ -224,9 +252,21 @@ def test_bad_input_is_one_line_input_error(make_clip, tmp_path, kind, reason):
 
     frames_dir, meta = tmp_path / "out" / "frames", tmp_path / "out" / "meta.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "iovst", "extract", f"--video={video}", f"--frames-dir={frames_dir}",
-         f"--meta={meta}", "--params", stage_json("extract", extract={"size": 64, "max_pixels": 100000})],
-        capture_output=True, text=True, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "iovst",
+            "extract",
+            f"--video={video}",
+            f"--frames-dir={frames_dir}",
+            f"--meta={meta}",
+            "--params",
+            stage_json("extract", extract={"size": 64, "max_pixels": 100000}),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("iovst extract: error: ") and video.name in lines[0]
@@ -245,10 +285,12 @@ def test_size_over_max_pixels_is_refused_with_a_fitting_suggestion(make_clip, tm
 
 
 def test_last_error_line_skips_generic_trailers():
-    err = ("[libx264 @ 0x1] width not divisible by 2 (161x97)\n"
-           "[vost#0:0/libx264 @ 0x2] [enc:libx264 @ 0x3] Error while opening encoder - maybe ...\n"
-           "[vf#0:0 @ 0x4] Task finished with error code: -22 (Invalid argument)\n"
-           "Conversion failed!\n")
+    err = (
+        "[libx264 @ 0x1] width not divisible by 2 (161x97)\n"
+        "[vost#0:0/libx264 @ 0x2] [enc:libx264 @ 0x3] Error while opening encoder - maybe ...\n"
+        "[vf#0:0 @ 0x4] Task finished with error code: -22 (Invalid argument)\n"
+        "Conversion failed!\n"
+    )
     assert last_error_line(err) == "width not divisible by 2 (161x97)"
 
 
@@ -263,10 +305,24 @@ def test_encode_cli_chunks_side_by_side(make_clip, tmp_path):
     h5io.write_frames(chunks[1], inverted[5:], first_frame=5)
     h5io.write_frames(chunks[0], inverted[:5], first_frame=0)
     out = tmp_path / "sbs_out.mp4"
-    rc = main(["encode", "--chunks", str(chunks[1]), str(chunks[0]), "--meta",
-               str(tmp_path / "sbs_meta.json"), "--source", str(src), "--out", str(out),
-               "--params", stage_json("encode", encode={"preset": "ultrafast"}),
-               "--side-by-side-source", str(frames_dir)])
+    rc = main(
+        [
+            "encode",
+            "--chunks",
+            str(chunks[1]),
+            str(chunks[0]),
+            "--meta",
+            str(tmp_path / "sbs_meta.json"),
+            "--source",
+            str(src),
+            "--out",
+            str(out),
+            "--params",
+            stage_json("encode", encode={"preset": "ultrafast"}),
+            "--side-by-side-source",
+            str(frames_dir),
+        ]
+    )
     assert rc == 0
     decoded = decode_video(out)
     assert len(decoded) == 8 and decoded[0].shape == (48, 128, 3)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import synth
 import torch
 
-import synth
 from iovst.flow.warp import out_of_frame, warp, warp_np
 
 

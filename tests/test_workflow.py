@@ -30,7 +30,9 @@ TINY = {
 }
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, env: dict | None = None, **kw
+) -> subprocess.CompletedProcess:
     """Run ``python -m snakemake`` on the repo's Snakefile in ``workdir``."""
     cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir), *args]
     e = dict(os.environ, IOVST_OFFLINE="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
@@ -139,9 +141,13 @@ def test_dry_run_of_10000_frames_is_chunked_and_fast(tmp_path):
     (tmp_path / "v.mp4").write_bytes(b"")  # never read in a dry run: the checkpoint output exists
     res = tmp_path / "results" / "big"
     (res / "frames").mkdir(parents=True)
-    (res / "meta.json").write_text(json.dumps({"fps_num": 30000, "fps_den": 1001, "frame_count": 10000, "width": 512, "height": 288}))
+    (res / "meta.json").write_text(
+        json.dumps({"fps_num": 30000, "fps_den": 1001, "frame_count": 10000, "width": 512, "height": 288})
+    )
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"videos": {"big": "v.mp4"}, "styles": {"s": {"images": [str(ROOT / "data" / "style.png")]}}}))
+    cfg.write_text(
+        yaml.safe_dump({"videos": {"big": "v.mp4"}, "styles": {"s": {"images": [str(ROOT / "data" / "style.png")]}}})
+    )
     t0 = time.perf_counter()
     r = snakemake(tmp_path, "-n", "--quiet", "rules", "--configfile", str(cfg))
     elapsed = time.perf_counter() - t0
@@ -161,7 +167,9 @@ def test_dry_run_keeps_a_corrupt_meta_json(tmp_path):
     (res / "frames").mkdir(parents=True)
     (res / "meta.json").write_text('{"fps_num": 30')
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({"videos": {"v": "v.mp4"}, "styles": {"s": {"images": [str(ROOT / "data" / "style.png")]}}}))
+    cfg.write_text(
+        yaml.safe_dump({"videos": {"v": "v.mp4"}, "styles": {"s": {"images": [str(ROOT / "data" / "style.png")]}}})
+    )
     r = snakemake(tmp_path, "-n", "--configfile", str(cfg))
     assert "corrupt meta.json (JSONDecodeError); a real run deletes it and re-extracts 'v'" in r.stderr, r.stderr
     assert (res / "meta.json").read_text() == '{"fps_num": 30'
@@ -170,9 +178,23 @@ def test_dry_run_keeps_a_corrupt_meta_json(tmp_path):
 def test_metrics_command_on_a_finished_run(finished_run):
     out = finished_run / "metrics.json"
     r = subprocess.run(
-        [sys.executable, "-m", "iovst", "metrics", "--run", str(finished_run / "results" / "clip" / "paint"),
-         "--style", str(ROOT / "data" / "style.png"), "--weights", "random", "--json", str(out)],
-        capture_output=True, text=True, env=dict(os.environ, IOVST_OFFLINE="1"),
+        [
+            sys.executable,
+            "-m",
+            "iovst",
+            "metrics",
+            "--run",
+            str(finished_run / "results" / "clip" / "paint"),
+            "--style",
+            str(ROOT / "data" / "style.png"),
+            "--weights",
+            "random",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, IOVST_OFFLINE="1"),
     )
     assert r.returncode == 0, r.stderr
     report = json.loads(out.read_text())
@@ -188,9 +210,13 @@ def test_configfile_replaces_config_yaml_and_config_applies_on_top(tmp_path, cli
     one, config.yaml is used; `--config` (nested YAML and top-level keys) applies on top of either;
     each config's job logs go under its own `results:`."""
     style = str(ROOT / "data" / "style.png")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"videos": {"demo": str(clip)}, "styles": {"demo": {"images": [style]}}}))
+    (tmp_path / "config.yaml").write_text(
+        yaml.safe_dump({"videos": {"demo": str(clip)}, "styles": {"demo": {"images": [style]}}})
+    )
     mine = tmp_path / "my.yaml"
-    mine.write_text(yaml.safe_dump({"videos": {"myclip": str(clip)}, "styles": {"starry": {"images": [style]}}, "results": "out"}))
+    mine.write_text(
+        yaml.safe_dump({"videos": {"myclip": str(clip)}, "styles": {"starry": {"images": [style]}}, "results": "out"})
+    )
     over = ["--config", "extract={size: 64, count: 5}", "chunk_size=8"]
     for args, ours, other in [(["--configfile", str(mine)], "out/myclip", "demo"), ([], "results/demo", "myclip")]:
         r = snakemake(tmp_path, "-n", "-p", *args, *over)

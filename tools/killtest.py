@@ -48,10 +48,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("extract", "flow", "masks", "longterm", "stylize", "multipass", "encode")
@@ -76,7 +76,6 @@ CONFIG = {
 }
 N_FRAMES = 6
 PASSES = CONFIG["multipass"]["passes"]
-
 
 
 def log_dir(work: Path) -> Path:
@@ -160,14 +159,29 @@ class Runner:
         self.env = dict(os.environ, IOVST_OFFLINE="1", PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
 
     def cmd(self, *extra: str) -> list[str]:
-        return [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(self.work),
-                "--configfile", str(self.cfg), *extra]
+        return [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(self.work),
+            "--configfile",
+            str(self.cfg),
+            *extra,
+        ]
 
     def start(self, *extra: str, log_name: str = "snakemake.out") -> subprocess.Popen:
         out = open(self.work / log_name, "ab")
         try:
-            return subprocess.Popen(self.cmd("--cores", str(self.cores), *extra), stdout=out, stderr=subprocess.STDOUT,
-                                    env=self.env, start_new_session=True)
+            return subprocess.Popen(
+                self.cmd("--cores", str(self.cores), *extra),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
+            )
         finally:
             out.close()
 
@@ -259,8 +273,15 @@ def run_reference(work: Path, clip: Path, style: Path, *, check_concurrent: bool
     read_progress(watched, duration)
     windows = {j: (first[j], max(last[j], first[j] + POLL)) for j in first}
     c = concurrent[0] if concurrent else None
-    return Reference(work, duration, windows, times, sorted(job_logs(work)),
-                     (c.stdout + c.stderr).strip() if c else "", c.returncode if c else 0)
+    return Reference(
+        work,
+        duration,
+        windows,
+        times,
+        sorted(job_logs(work)),
+        (c.stdout + c.stderr).strip() if c else "",
+        c.returncode if c else 0,
+    )
 
 
 @dataclass
@@ -315,7 +336,9 @@ def plan(ref: Reference, kills: int, seed: int) -> list[Kill]:
     return out
 
 
-def _segment(r: Runner, kill: Kill | None, first: bool, timeout: float, done: set[str], ref: Reference) -> tuple[bool, float]:
+def _segment(
+    r: Runner, kill: Kill | None, first: bool, timeout: float, done: set[str], ref: Reference
+) -> tuple[bool, float]:
     """Run (or recover, if not ``first``) until ``kill``'s moment, then SIGKILL; without ``kill``
     run to the end. ``done``: jobs finished in earlier segments. Returns (finished successfully,
     segment start time)."""
@@ -336,7 +359,7 @@ def _segment(r: Runner, kill: Kill | None, first: bool, timeout: float, done: se
     target, seen = kill.job, False
     # if the planned job is done: the next job of its stage, else of the next stage with jobs left
     left: set[str] = set()
-    for st in STAGES[STAGES.index(kill.stage):]:
+    for st in STAGES[STAGES.index(kill.stage) :]:
         left = {j for j in ref.jobs if stage_of(j) == st} - done
         if left:
             break
@@ -399,7 +422,7 @@ def _charge(k: Kill, before: dict[str, str], after: dict[str, list[str]]) -> lis
             m = len(done)
             runs = [progress(t) for t in after[job]]
             last = next((i for i, r in enumerate(runs) if len(r) > m), len(runs) - 1)
-            computed = {f for r in runs[:last + 1] for f, c in r if c == "computed"}
+            computed = {f for r in runs[: last + 1] for f, c in r if c == "computed"}
             order = [f for f, _ in runs[last]]
             again = [f for f, _ in done if f in computed]
             # the frame in progress at the kill: the one after the last logged one, if it had
@@ -433,7 +456,7 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
         done |= set(logs) - set(k.jobs)
         if ok:
             finished = True
-            for rest in kills[j + 1:]:
+            for rest in kills[j + 1 :]:
                 rest.outcome = "run finished first"
             break
     if not finished:
@@ -445,7 +468,7 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
         if k is None:
             continue
         later: dict[str, list[str]] = {}
-        for nxt, _ in segments[i + 1:]:
+        for nxt, _ in segments[i + 1 :]:
             for job, text in nxt.items():
                 later.setdefault(job, []).append(text)
         problems += _charge(k, logs, later)
@@ -454,7 +477,7 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
     # no job runs again after it finished; every job of the reference ran
     for i, (logs, k) in enumerate(segments):
         for job in logs:
-            if (k is None or job not in k.jobs) and any(job in nxt for nxt, _ in segments[i + 1:]):
+            if (k is None or job not in k.jobs) and any(job in nxt for nxt, _ in segments[i + 1 :]):
                 problems.append(f"{job} ran again after it had finished")
     ran = {j for logs, _ in segments for j in logs}
     if finished and set(ref.jobs) - ran:
@@ -472,8 +495,10 @@ def decoded(mp4: Path, out: Path) -> bytes:
     """All frames of ``mp4`` decoded to raw rgb24 bytes (via ``out``, a scratch file)."""
     from iovst.video import ffmpeg
 
-    ffmpeg.run(["-i", ffmpeg.media_path(mp4), "-f", "rawvideo", "-pix_fmt", "rgb24", ffmpeg.media_path(out)],
-               context=f"decode '{mp4}'")
+    ffmpeg.run(
+        ["-i", ffmpeg.media_path(mp4), "-f", "rawvideo", "-pix_fmt", "rgb24", ffmpeg.media_path(out)],
+        context=f"decode '{mp4}'",
+    )
     data = out.read_bytes()
     out.unlink()
     return data
@@ -481,8 +506,8 @@ def decoded(mp4: Path, out: Path) -> bytes:
 
 def _check_results(work: Path) -> list[str]:
     """Every result HDF5 verifies, no temporary file is left."""
-    from iovst.storage import h5io
     from iovst.errors import CacheError
+    from iovst.storage import h5io
 
     problems = []
     for f in sorted((work / "results").rglob("*.h5")):
@@ -518,7 +543,9 @@ def _compare(work: Path, ref: Reference) -> list[str]:
     mp4 = Path("clip") / "paint" / "clip_paint.mp4"
     if not (work / "results" / mp4).is_file():
         problems.append("no encoded video")
-    elif decoded(work / "results" / mp4, work / "decoded.rgb") != decoded(ref.work / "results" / mp4, work / "decoded.rgb"):
+    elif decoded(work / "results" / mp4, work / "decoded.rgb") != decoded(
+        ref.work / "results" / mp4, work / "decoded.rgb"
+    ):
         problems.append("the decoded mp4 frames differ from the uninterrupted run")
     return problems
 
@@ -534,22 +561,38 @@ def make_inputs(base: Path) -> tuple[Path, Path]:
 
 def table(kills: list[Kill]) -> list[str]:
     """One line per kill: stage, frames reused / recomputed, chunks recomputed, reruns, identical."""
-    rows = [(f"{'kill':>4} {'planned':9} {'hit':18} {'at s':>5} {'done':>4} {'reused':>6} {'recomp':>6} "
-             f"{'chunks':>6} {'reran':10} identical")]
+    rows = [
+        (
+            f"{'kill':>4} {'planned':9} {'hit':18} {'at s':>5} {'done':>4} {'reused':>6} {'recomp':>6} "
+            f"{'chunks':>6} {'reran':10} identical"
+        )
+    ]
     for k in kills:
         if k.outcome != "hit":
-            rows.append(f"{k.index:4d} {k.stage:9} -- did not happen: {k.outcome}{' (' + k.note + ')' if k.note else ''}")
+            rows.append(
+                f"{k.index:4d} {k.stage:9} -- did not happen: {k.outcome}{' (' + k.note + ')' if k.note else ''}"
+            )
             continue
-        rows.append(f"{k.index:4d} {k.stage:9} {','.join(k.running):18} {k.at:5.1f} {k.frames_done:4d} {k.reused:6d} "
-                    f"{k.recomputed:6d} {k.chunks_recomputed:6d} {','.join(k.reran) or '-':10} "
-                    f"{'yes' if k.identical else 'NO'}{'' if k.recovered else ' NOT RECOVERED'}"
-                    f"{'  (' + k.note + ')' if k.note else ''}")
+        rows.append(
+            f"{k.index:4d} {k.stage:9} {','.join(k.running):18} {k.at:5.1f} {k.frames_done:4d} {k.reused:6d} "
+            f"{k.recomputed:6d} {k.chunks_recomputed:6d} {','.join(k.reran) or '-':10} "
+            f"{'yes' if k.identical else 'NO'}{'' if k.recovered else ' NOT RECOVERED'}"
+            f"{'  (' + k.note + ')' if k.note else ''}"
+        )
     return rows
 
 
-def run_killtest(kills: int = 5, *, seed: int = 0, chain: int = 1, workdir: Path | None = None,
-                 reference: Reference | None = None, check_concurrent: bool = False,
-                 timeout: float = 600, log: Callable[[str], None] = print) -> dict:
+def run_killtest(
+    kills: int = 5,
+    *,
+    seed: int = 0,
+    chain: int = 1,
+    workdir: Path | None = None,
+    reference: Reference | None = None,
+    check_concurrent: bool = False,
+    timeout: float = 600,
+    log: Callable[[str], None] = print,
+) -> dict:
     """Reference run + ``kills`` seeded kills in chains of ``chain``; returns a summary dict
     (``kills`` list, ``n`` kills that hit a job, ``recovered``, ``cached`` kills after frames
     were cached, ``max_recomputed`` per killed job, ``problems``, ``reference_s``, ``total_s``)."""
@@ -558,14 +601,16 @@ def run_killtest(kills: int = 5, *, seed: int = 0, chain: int = 1, workdir: Path
     base.mkdir(parents=True, exist_ok=True)
     clip, style = make_inputs(base)
     ref = reference or run_reference(base / "ref", clip, style, check_concurrent=check_concurrent)
-    log(f"reference: {ref.duration:.1f} s, {len(ref.jobs)} jobs, "
-        f"{sum(map(len, ref.frame_times.values()))} frames computed")
+    log(
+        f"reference: {ref.duration:.1f} s, {len(ref.jobs)} jobs, "
+        f"{sum(map(len, ref.frame_times.values()))} frames computed"
+    )
     planned = plan(ref, kills, seed)
     problems: list[str] = []
     for c in range(0, kills, chain):
         # a chain kills one render stage after stage (a restarted run may reorder independent jobs:
         # ordering by reference moment alone would find masks done before a stylize kill's restart)
-        group = sorted(planned[c:c + chain], key=lambda k: (STAGES.index(k.stage), k.moment))
+        group = sorted(planned[c : c + chain], key=lambda k: (STAGES.index(k.stage), k.moment))
         res = run_chain(base / f"trial{c:03d}", ref, group, clip, style, timeout=timeout)
         problems += [f"trial {c}: {p}" for p in res["problems"]]
         for k in group:
@@ -576,18 +621,30 @@ def run_killtest(kills: int = 5, *, seed: int = 0, chain: int = 1, workdir: Path
     recovered = sum(k.recovered for k in hit)
     cached = [k for k in hit if k.frames_done > 0]
     worst = max((k.worst_job for k in planned), default=0)
-    summary = {"kills": [asdict(k) for k in planned], "recovered": recovered, "n": len(hit), "planned": kills,
-               "cached": len(cached), "max_recomputed": worst, "problems": problems, "reference_s": ref.duration,
-               "total_s": time.time() - t0, "stages_hit": sorted({s for k in hit for s in k.running}),
-               "workdir": str(base), "concurrent": ref.concurrent, "concurrent_rc": ref.concurrent_rc}
+    summary = {
+        "kills": [asdict(k) for k in planned],
+        "recovered": recovered,
+        "n": len(hit),
+        "planned": kills,
+        "cached": len(cached),
+        "max_recomputed": worst,
+        "problems": problems,
+        "reference_s": ref.duration,
+        "total_s": time.time() - t0,
+        "stages_hit": sorted({s for k in hit for s in k.running}),
+        "workdir": str(base),
+        "concurrent": ref.concurrent,
+        "concurrent_rc": ref.concurrent_rc,
+    }
     for p in problems:
         log(f"PROBLEM: {p}")
     missed = [k for k in planned if k.outcome != "hit"]
     if missed:
-        log(f"{len(missed)} planned kill(s) did not happen: "
-            + ", ".join(f"{k.index} ({k.outcome})" for k in missed))
-    log(f"{recovered}/{len(hit)} recovered, {len(cached)} kills landed after frames were cached "
-        f"(max frames recomputed per killed job: {worst})")
+        log(f"{len(missed)} planned kill(s) did not happen: " + ", ".join(f"{k.index} ({k.outcome})" for k in missed))
+    log(
+        f"{recovered}/{len(hit)} recovered, {len(cached)} kills landed after frames were cached "
+        f"(max frames recomputed per killed job: {worst})"
+    )
     return summary
 
 
@@ -601,7 +658,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, help="also write the summary as JSON here")
     args = ap.parse_args(argv)
     s = run_killtest(args.kills, seed=args.seed, chain=max(1, args.chain), workdir=args.workdir)
-    print(f"time: {s['total_s']:.0f} s (reference run {s['reference_s']:.0f} s); stages hit: {', '.join(s['stages_hit'])}")
+    print(
+        f"time: {s['total_s']:.0f} s (reference run {s['reference_s']:.0f} s); stages hit: {', '.join(s['stages_hit'])}"
+    )
     if args.json:
         args.json.write_text(json.dumps(s, indent=2))
     if not args.keep and args.workdir is None:

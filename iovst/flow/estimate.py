@@ -30,8 +30,9 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -40,12 +41,12 @@ import torch.nn.functional as F
 from torchvision.models import optical_flow
 
 from .. import chunks
-from ..storage import h5io
 from ..config import FlowParams, StageParams, params_hash
 from ..errors import ConfigError, InputError
-from ..video.frames import read_frame, to_uint8
 from ..runtime.device import cuda_flags
 from ..runtime.weights import cached_file, load_into
+from ..storage import h5io
+from ..video.frames import read_frame, to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,20 @@ class DisEstimator:
     def __init__(self, *, preset: str, warning: str = "") -> None:
         if preset not in DIS_PRESETS:
             raise ConfigError(f"config key 'flow.dis_preset': {preset!r} is not one of {list(DIS_PRESETS)}")
-        const = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
-                 "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-                 "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}[preset]
+        const = {
+            "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+            "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+            "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+        }[preset]
         self._dis = cv2.DISOpticalFlow_create(const)
         self.batch_size = 1
-        self.info = {"method": "dis", "model": f"opencv-dis-{preset}", "num_flow_updates": 0,
-                     "weights": {}, "warning": warning}
+        self.info = {
+            "method": "dis",
+            "model": f"opencv-dis-{preset}",
+            "num_flow_updates": 0,
+            "weights": {},
+            "warning": warning,
+        }
 
     def _gray(self, image: np.ndarray) -> np.ndarray:
         return cv2.cvtColor(to_uint8(image), cv2.COLOR_RGB2GRAY)
@@ -99,8 +107,10 @@ def _full_fp32(device: torch.device) -> Iterator[None]:
     if device.type != "cuda":
         yield
         return
-    with cuda_flags(device, tf32_matmul=False, tf32_conv=True, cudnn_benchmark=True), \
-            torch.autocast(device_type="cuda", enabled=False):
+    with (
+        cuda_flags(device, tf32_matmul=False, tf32_conv=True, cudnn_benchmark=True),
+        torch.autocast(device_type="cuda", enabled=False),
+    ):
         yield
 
 
@@ -117,7 +127,13 @@ class RaftEstimator:
     """torchvision RAFT (large or small); the model is built and loaded once."""
 
     def __init__(
-        self, *, model: str, weights: str, num_flow_updates: int, batch_size: int, device: torch.device,
+        self,
+        *,
+        model: str,
+        weights: str,
+        num_flow_updates: int,
+        batch_size: int,
+        device: torch.device,
     ) -> None:
         if model not in ("raft_large", "raft_small"):
             raise ValueError(f"RaftEstimator: model must be raft_large or raft_small, got {model!r}")
@@ -127,8 +143,13 @@ class RaftEstimator:
         self.device = device
         self.num_flow_updates = int(num_flow_updates)
         self.batch_size = int(batch_size)
-        self.info = {"method": model, "model": model, "num_flow_updates": self.num_flow_updates,
-                     "weights": winfo.as_dict(), "warning": winfo.warning}
+        self.info = {
+            "method": model,
+            "model": model,
+            "num_flow_updates": self.num_flow_updates,
+            "weights": winfo.as_dict(),
+            "warning": winfo.warning,
+        }
 
     def _tensor(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).to(self.device, torch.float32)
@@ -146,7 +167,7 @@ class RaftEstimator:
             b = F.pad(b, pad, mode="replicate")
         with torch.inference_mode(), _full_fp32(self.device):
             flow = self.net(a, b, num_flow_updates=self.num_flow_updates)[-1]
-        flow = flow[..., pad[2]:pad[2] + h, pad[0]:pad[0] + w]
+        flow = flow[..., pad[2] : pad[2] + h, pad[0] : pad[0] + w]
         return flow.float().cpu().numpy()
 
 
@@ -160,14 +181,19 @@ def make_estimator(params: FlowParams, *, device: torch.device) -> FlowEstimator
             method = "raft_large"
         else:
             method = "dis"
-            warning = (f"flow.method auto: no pretrained RAFT weights cached at {cached}; using OpenCV DIS "
-                       f"(lower quality; run 'iovst weights fetch' and rerun the flow stage)")
+            warning = (
+                f"flow.method auto: no pretrained RAFT weights cached at {cached}; using OpenCV DIS "
+                f"(lower quality; run 'iovst weights fetch' and rerun the flow stage)"
+            )
             log.warning("!" * 20 + " %s " + "!" * 20, warning)
     if method == "dis":
         return DisEstimator(preset=params.dis_preset, warning=warning)
     return RaftEstimator(
-        model=method, weights=weights, num_flow_updates=params.num_flow_updates,
-        batch_size=params.batch_size, device=device,
+        model=method,
+        weights=weights,
+        num_flow_updates=params.num_flow_updates,
+        batch_size=params.batch_size,
+        device=device,
     )
 
 
@@ -186,7 +212,9 @@ def load_frames(frames_dir: str | Path, indices: Sequence[int], *, size: tuple[i
 
 
 def compute_pairs(
-    estimator: FlowEstimator, frames: Mapping[int, np.ndarray], pairs: Sequence[tuple[int, int]],
+    estimator: FlowEstimator,
+    frames: Mapping[int, np.ndarray],
+    pairs: Sequence[tuple[int, int]],
 ) -> tuple[dict[tuple[int, int], np.ndarray], list[float]]:
     """Flows for ordered pairs ``(src, dst)``: ``{(src, dst): (2, H, W) float32}`` and per-pair seconds.
 
@@ -197,7 +225,7 @@ def compute_pairs(
     seconds: list[float] = []
     bs = max(1, estimator.batch_size)
     for i in range(0, len(pairs), bs):
-        batch = pairs[i:i + bs]
+        batch = pairs[i : i + bs]
         t0 = time.perf_counter()
         out = estimator([frames[s] for s, _ in batch], [frames[d] for _, d in batch])
         dt = time.perf_counter() - t0
@@ -234,9 +262,14 @@ def flow_chunk(
     starts = {n: chunks.pair_starts(chunk, chunk_size, n_frames, n) for n in offsets}
     unusable = [n for n in offsets if n >= n_frames]
     if unusable:
-        log.warning("the video has %d frame(s): flow offset(s) %s >= %d have no frame pairs (no flow, "
-                    "masks or long-term weights for them; temporal consistency uses %s)", n_frames,
-                    unusable, n_frames, [n for n in offsets if n < n_frames] or "nothing")
+        log.warning(
+            "the video has %d frame(s): flow offset(s) %s >= %d have no frame pairs (no flow, "
+            "masks or long-term weights for them; temporal consistency uses %s)",
+            n_frames,
+            unusable,
+            n_frames,
+            [n for n in offsets if n < n_frames] or "nothing",
+        )
     needed = [i for n, r in starts.items() for t in r for i in (t, t + n)]
     est = estimator if estimator is not None else make_estimator(params.flow, device=device)
     frames = load_frames(frames_dir, needed, size=size)
@@ -252,18 +285,30 @@ def flow_chunk(
         datasets[f"N{n}/forward"] = np.stack(fwd).astype(np.float16) if fwd else np.zeros((0, 2, h, w), np.float16)
         datasets[f"N{n}/backward"] = np.stack(bwd).astype(np.float16) if bwd else np.zeros((0, 2, h, w), np.float16)
     attrs = {
-        "first_frame": chunk * chunk_size, "n_frames": int(n_frames), "offsets": offsets,
-        "method": est.info["method"], "model": est.info["model"],
-        "num_flow_updates": int(est.info["num_flow_updates"]), "height": int(h), "width": int(w),
-        "params_hash": params_hash(params.raw), "weights": json.dumps(est.info["weights"], sort_keys=True),
+        "first_frame": chunk * chunk_size,
+        "n_frames": int(n_frames),
+        "offsets": offsets,
+        "method": est.info["method"],
+        "model": est.info["model"],
+        "num_flow_updates": int(est.info["num_flow_updates"]),
+        "height": int(h),
+        "width": int(w),
+        "params_hash": params_hash(params.raw),
+        "weights": json.dumps(est.info["weights"], sort_keys=True),
         "warning": est.info["warning"],
     }
     h5io.write(out, datasets, kind="flow", attrs=attrs)
     if seconds:
         log.info(
-            "flow chunk %d: %d flows (%d pairs x 2 directions) with %s in %.1f s: %.3f s/flow "
-            "(min %.3f, max %.3f)", chunk, len(seconds), len(seconds) // 2, est.info["model"], total,
-            float(np.mean(seconds)), min(seconds), max(seconds),
+            "flow chunk %d: %d flows (%d pairs x 2 directions) with %s in %.1f s: %.3f s/flow (min %.3f, max %.3f)",
+            chunk,
+            len(seconds),
+            len(seconds) // 2,
+            est.info["model"],
+            total,
+            float(np.mean(seconds)),
+            min(seconds),
+            max(seconds),
         )
     else:
         log.info("flow chunk %d: no pairs (end of video)", chunk)

@@ -17,14 +17,14 @@ given file holds raises :class:`KeyError` naming it and what the files do hold.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import h5py
 import numpy as np
 
-from ..storage import h5io
 from ..errors import CacheError
+from ..storage import h5io
 
 DIRECTIONS = ("from_prev", "from_next")
 
@@ -55,8 +55,9 @@ class _Store:
                 raise CacheError(f"'{f.filename}': dataset '{name}' missing", path=f.filename)
             return f[name]
         except (OSError, KeyError, RuntimeError, ValueError) as exc:  # metadata checksum failure
-            raise CacheError(f"'{f.filename}': dataset '{name}' is corrupt ({str(exc).splitlines()[0][:120]})",
-                             path=f.filename) from None
+            raise CacheError(
+                f"'{f.filename}': dataset '{name}' is corrupt ({str(exc).splitlines()[0][:120]})", path=f.filename
+            ) from None
 
     def close(self) -> None:
         for f in self._files:

@@ -22,15 +22,16 @@ float16 for the ``c`` frames of the chunk.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from .. import chunks
-from ..storage import h5io
 from ..config import StageParams, params_hash
 from ..errors import InputError
+from ..storage import h5io
 from .flowstore import DIRECTIONS, MaskStore
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,12 @@ def closest_first(masks: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def chunk_weights(
-    store: MaskStore, frames: range, *, offsets: Sequence[int], n_frames: int, size: tuple[int, int],
+    store: MaskStore,
+    frames: range,
+    *,
+    offsets: Sequence[int],
+    n_frames: int,
+    size: tuple[int, int],
 ) -> dict[str, np.ndarray]:
     """Datasets ``{direction}/N{n}`` ``(len(frames), H, W)`` float32 for the target ``frames``."""
     out = {f"{d}/N{n}": np.zeros((len(frames),) + tuple(size), np.float32) for d in DIRECTIONS for n in offsets}
@@ -72,8 +78,14 @@ def chunk_weights(
 
 
 def longterm_chunk(
-    *, mask_paths: Sequence[str | Path], n_frames: int, size: tuple[int, int], chunk: int, chunk_size: int,
-    params: StageParams, out: str | Path,
+    *,
+    mask_paths: Sequence[str | Path],
+    n_frames: int,
+    size: tuple[int, int],
+    chunk: int,
+    chunk_size: int,
+    params: StageParams,
+    out: str | Path,
 ) -> dict[str, Any]:
     """Compute and write long-term chunk ``chunk``; return its root attributes.
 
@@ -87,11 +99,22 @@ def longterm_chunk(
             datasets = chunk_weights(store, frames, offsets=offsets, n_frames=n_frames, size=size)
         except KeyError as exc:
             raise InputError(f"longterm chunk {chunk}: {exc.args[0]}") from None
-    attrs = {"first_frame": frames.start, "offsets": offsets, "n_frames": int(n_frames),
-             "height": int(size[0]), "width": int(size[1]), "params_hash": params_hash(params.raw)}
+    attrs = {
+        "first_frame": frames.start,
+        "offsets": offsets,
+        "n_frames": int(n_frames),
+        "height": int(size[0]),
+        "width": int(size[1]),
+        "params_hash": params_hash(params.raw),
+    }
     h5io.write(out, {k: v.astype(np.float16) for k, v in datasets.items()}, kind="longterm", attrs=attrs)
     for d in DIRECTIONS:
         cover = sum(datasets[f"{d}/N{n}"] for n in offsets)
-        log.info("chunk %d %s: mean coverage %.3f (%s)", chunk, d, float(cover.mean()),
-                 ", ".join(f"N{n} {float(datasets[f'{d}/N{n}'].mean()):.3f}" for n in offsets))
+        log.info(
+            "chunk %d %s: mean coverage %.3f (%s)",
+            chunk,
+            d,
+            float(cover.mean()),
+            ", ".join(f"N{n} {float(datasets[f'{d}/N{n}'].mean()):.3f}" for n in offsets),
+        )
     return attrs

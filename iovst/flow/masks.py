@@ -32,9 +32,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..storage import h5io
 from ..config import MasksParams, StageParams, params_hash, section_params
 from ..errors import CacheError
+from ..storage import h5io
 from .warp import out_of_frame, warp
 
 log = logging.getLogger(__name__)
@@ -83,11 +83,15 @@ def reliability(
     """
     p = replace(params or section_params("masks"), **overrides)
     as_numpy = isinstance(flow, np.ndarray)
-    w, wh = (torch.from_numpy(np.asarray(x, np.float32)) if isinstance(x, np.ndarray) else x.float()
-             for x in (flow, flow_back))
+    w, wh = (
+        torch.from_numpy(np.asarray(x, np.float32)) if isinstance(x, np.ndarray) else x.float()
+        for x in (flow, flow_back)
+    )
     wh = wh.to(w.device)
     if w.shape != wh.shape or w.dim() not in (3, 4) or w.shape[-3] != 2:
-        raise ValueError(f"reliability expects two (B, 2, H, W) or (2, H, W) flows, got {tuple(w.shape)} and {tuple(wh.shape)}")
+        raise ValueError(
+            f"reliability expects two (B, 2, H, W) or (2, H, W) flows, got {tuple(w.shape)} and {tuple(wh.shape)}"
+        )
     squeeze = w.dim() == 3
     if squeeze:
         w, wh = w.unsqueeze(0), wh.unsqueeze(0)
@@ -117,30 +121,42 @@ def masks_file(*, flow_path: str | Path, out: str | Path, params: StageParams) -
         offsets = [int(n) for n in f.attrs["offsets"]]
         h, w = int(f.attrs["height"]), int(f.attrs["width"])
         attrs = {
-            "first_frame": int(f.attrs["first_frame"]), "n_frames": int(f.attrs["n_frames"]),
-            "offsets": offsets, "height": h, "width": w, "params_hash": params_hash(params.raw),
-            "flow_params_hash": str(f.attrs["params_hash"]), "flow_method": str(f.attrs["method"]),
+            "first_frame": int(f.attrs["first_frame"]),
+            "n_frames": int(f.attrs["n_frames"]),
+            "offsets": offsets,
+            "height": h,
+            "width": w,
+            "params_hash": params_hash(params.raw),
+            "flow_params_hash": str(f.attrs["params_hash"]),
+            "flow_method": str(f.attrs["method"]),
         }
         n_pairs = 0
         for n in offsets:
             fwd = h5io.read_dataset(f, f"N{n}/forward")
             bwd = h5io.read_dataset(f, f"N{n}/backward")
             if fwd.shape != bwd.shape or fwd.shape[1:] != (2, h, w):
-                raise CacheError(f"'{flow_path}': N{n} forward {fwd.shape} / backward {bwd.shape} do not match {h}x{w}",
-                                 path=flow_path)
+                raise CacheError(
+                    f"'{flow_path}': N{n} forward {fwd.shape} / backward {bwd.shape} do not match {h}x{w}",
+                    path=flow_path,
+                )
             out_f = np.zeros((fwd.shape[0], h, w), np.float16)
             out_b = np.zeros((fwd.shape[0], h, w), np.float16)
             for i in range(0, fwd.shape[0], BATCH):
-                a = torch.from_numpy(fwd[i:i + BATCH].astype(np.float32))
-                b = torch.from_numpy(bwd[i:i + BATCH].astype(np.float32))
-                out_f[i:i + BATCH] = reliability(a, b, params.masks).numpy().astype(np.float16)
-                out_b[i:i + BATCH] = reliability(b, a, params.masks).numpy().astype(np.float16)
+                a = torch.from_numpy(fwd[i : i + BATCH].astype(np.float32))
+                b = torch.from_numpy(bwd[i : i + BATCH].astype(np.float32))
+                out_f[i : i + BATCH] = reliability(a, b, params.masks).numpy().astype(np.float16)
+                out_b[i : i + BATCH] = reliability(b, a, params.masks).numpy().astype(np.float16)
             datasets[f"N{n}/forward"] = out_f
             datasets[f"N{n}/backward"] = out_b
             n_pairs += fwd.shape[0]
             if fwd.shape[0]:
-                log.info("N%d: %d pairs, mean reliability forward %.3f, backward %.3f", n, fwd.shape[0],
-                         float(out_f.astype(np.float32).mean()), float(out_b.astype(np.float32).mean()))
+                log.info(
+                    "N%d: %d pairs, mean reliability forward %.3f, backward %.3f",
+                    n,
+                    fwd.shape[0],
+                    float(out_f.astype(np.float32).mean()),
+                    float(out_b.astype(np.float32).mean()),
+                )
     h5io.write(out, datasets, kind="masks", attrs=attrs)
     log.info("masks: %d pairs x 2 directions in %.1f s", n_pairs, time.perf_counter() - t0)
     return attrs

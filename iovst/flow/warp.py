@@ -55,19 +55,19 @@ def warp(image: torch.Tensor, flow: torch.Tensor, *, padding_mode: str = "border
         flow = flow.unsqueeze(0)
     if image.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
         raise ValueError(
-            f"warp expects image (B, C, H, W) and flow (B, 2, H, W), got {tuple(image.shape)} "
-            f"and {tuple(flow.shape)}"
+            f"warp expects image (B, C, H, W) and flow (B, 2, H, W), got {tuple(image.shape)} and {tuple(flow.shape)}"
         )
     if image.shape[-2:] != flow.shape[-2:] or flow.shape[0] not in (1, image.shape[0]):
-        raise ValueError(
-            f"warp: image {tuple(image.shape)} and flow {tuple(flow.shape)} do not match"
-        )
+        raise ValueError(f"warp: image {tuple(image.shape)} and flow {tuple(flow.shape)} do not match")
     dtype = image.dtype
     grid = _grid(flow.to(torch.float32))
     if grid.shape[0] != image.shape[0]:
         grid = grid.expand(image.shape[0], -1, -1, -1)
     out = F.grid_sample(
-        image.to(torch.float32), grid, mode="bilinear", padding_mode=padding_mode,
+        image.to(torch.float32),
+        grid,
+        mode="bilinear",
+        padding_mode=padding_mode,
         align_corners=True,
     ).to(dtype)
     return out.squeeze(0) if squeeze else out

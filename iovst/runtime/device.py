@@ -27,9 +27,7 @@ def resolve_device(spec: str) -> torch.device:
             if not torch.cuda.is_available():
                 raise ConfigError(f"config key 'device': '{spec}' requested but CUDA is not available")
             if dev.index is not None and dev.index >= torch.cuda.device_count():
-                raise ConfigError(
-                    f"config key 'device': '{spec}' but only {torch.cuda.device_count()} GPU(s) visible"
-                )
+                raise ConfigError(f"config key 'device': '{spec}' but only {torch.cuda.device_count()} GPU(s) visible")
     else:
         raise ConfigError(f"config key 'device': {spec!r} is not auto, cpu, cuda or cuda:N")
     log.info("device: %s", dev)
@@ -37,8 +35,13 @@ def resolve_device(spec: str) -> torch.device:
 
 
 @contextlib.contextmanager
-def cuda_flags(device: torch.device, *, tf32_matmul: bool | None = None, tf32_conv: bool | None = None,
-               cudnn_benchmark: bool | None = None) -> Iterator[None]:
+def cuda_flags(
+    device: torch.device,
+    *,
+    tf32_matmul: bool | None = None,
+    tf32_conv: bool | None = None,
+    cudnn_benchmark: bool | None = None,
+) -> Iterator[None]:
     """On CUDA: set the given process-wide flags inside (also seen by autograd's backward threads),
     restore the previous values afterwards; ``None`` leaves a flag as it is. No-op elsewhere.
 
@@ -49,8 +52,11 @@ def cuda_flags(device: torch.device, *, tf32_matmul: bool | None = None, tf32_co
     if device.type != "cuda":
         yield
         return
-    flags = [(torch.backends.cuda.matmul, "allow_tf32", tf32_matmul), (torch.backends.cudnn, "allow_tf32", tf32_conv),
-             (torch.backends.cudnn, "benchmark", cudnn_benchmark)]
+    flags = [
+        (torch.backends.cuda.matmul, "allow_tf32", tf32_matmul),
+        (torch.backends.cudnn, "allow_tf32", tf32_conv),
+        (torch.backends.cudnn, "benchmark", cudnn_benchmark),
+    ]
     old = [getattr(mod, name) for mod, name, _ in flags]
     try:
         for mod, name, value in flags:

@@ -21,9 +21,9 @@ import hashlib
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -135,7 +135,9 @@ def load_into(
                 state = torch.load(f, map_location="cpu", weights_only=True)
                 info = WeightsInfo(model, "imagenet", str(f))
             except Exception as exc:
-                raise InputError(f"weights '{f}': cached {model} checkpoint is corrupt ({exc.__class__.__name__}); delete it and run 'iovst weights fetch'") from None
+                raise InputError(
+                    f"weights '{f}': cached {model} checkpoint is corrupt ({exc.__class__.__name__}); delete it and run 'iovst weights fetch'"
+                ) from None
         elif not offline():
             try:
                 state = download(model)
@@ -153,9 +155,11 @@ def load_into(
             )
         if state is None:
             info = WeightsInfo(
-                model, "random", f"seed={seed}",
+                model,
+                "random",
+                f"seed={seed}",
                 warning=f"no pretrained {model} weights (not cached at {f}, not downloadable): using "
-                        f"SEEDED RANDOM weights - results are NOT a real stylization/flow",
+                f"SEEDED RANDOM weights - results are NOT a real stylization/flow",
             )
     elif spec == "random":
         info = WeightsInfo(model, "random", f"seed={seed}")
@@ -177,7 +181,9 @@ def load_into(
     except RuntimeError as exc:
         first = str(exc).splitlines()
         msg = "; ".join(line.strip() for line in first[1:3]) or first[0]
-        raise InputError(f"weights '{info.source if info.source != 'imagenet' else info.detail}': not {model} weights ({msg[:200]})") from None
+        raise InputError(
+            f"weights '{info.source if info.source != 'imagenet' else info.detail}': not {model} weights ({msg[:200]})"
+        ) from None
     return info
 
 

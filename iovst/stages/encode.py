@@ -20,8 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", help="source video whose audio is added (omit: no audio)")
     parser.add_argument("--out", required=True, help="output .mp4")
     parser.add_argument("--params", required=True, help="JSON (or @file): iovst.config.stage_params(config, 'encode')")
-    parser.add_argument("--side-by-side-source", metavar="DIR",
-                        help="extracted source frames: write source | result side by side to --out")
+    parser.add_argument(
+        "--side-by-side-source",
+        metavar="DIR",
+        help="extracted source frames: write source | result side by side to --out",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

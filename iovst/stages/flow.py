@@ -23,7 +23,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..runtime.device import resolve_device
-
     from ..runtime.weights import set_torch_home
 
     params = load_stage_params("flow", args.params)
@@ -33,8 +32,13 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk_size < 1 or not 0 <= args.chunk < chunks.n_chunks(n_frames, args.chunk_size):
         raise InputError(f"--chunk {args.chunk}: out of range for {n_frames} frames / chunk size {args.chunk_size}")
     flow_chunk(
-        frames_dir=args.frames_dir, n_frames=n_frames, size=(meta["height"], meta["width"]),
-        chunk=args.chunk, chunk_size=args.chunk_size, params=params, out=args.out,
+        frames_dir=args.frames_dir,
+        n_frames=n_frames,
+        size=(meta["height"], meta["width"]),
+        chunk=args.chunk,
+        chunk_size=args.chunk_size,
+        params=params,
+        out=args.out,
         device=resolve_device(args.device),
     )
     return 0

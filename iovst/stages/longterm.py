@@ -26,7 +26,12 @@ def run(args: argparse.Namespace) -> int:
     if args.chunk_size < 1 or not 0 <= args.chunk < chunks.n_chunks(n_frames, args.chunk_size):
         raise InputError(f"--chunk {args.chunk}: out of range for {n_frames} frames / chunk size {args.chunk_size}")
     longterm_chunk(
-        mask_paths=args.masks, n_frames=n_frames, size=(meta["height"], meta["width"]), chunk=args.chunk,
-        chunk_size=args.chunk_size, params=load_stage_params("longterm", args.params), out=args.out,
+        mask_paths=args.masks,
+        n_frames=n_frames,
+        size=(meta["height"], meta["width"]),
+        chunk=args.chunk,
+        chunk_size=args.chunk_size,
+        params=load_stage_params("longterm", args.params),
+        out=args.out,
     )
     return 0

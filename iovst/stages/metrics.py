@@ -13,16 +13,23 @@ from ..storage.atomic import write_json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", type=Path, default=None,
-                   help="a finished render results/<video>/<style>: compares round 0 with the last round")
+    p.add_argument(
+        "--run",
+        type=Path,
+        default=None,
+        help="a finished render results/<video>/<style>: compares round 0 with the last round",
+    )
     p.add_argument("--round", type=int, default=None, help="with --run: round to measure (default: last)")
     p.add_argument("--chunks", nargs="+", help="result chunk HDF5 files (kind=frames)")
     p.add_argument("--flow", nargs="+", help="flow chunk HDF5 files of the input video")
     p.add_argument("--masks", nargs="+", help="mask chunk HDF5 files of the input video")
     p.add_argument("--frames-dir", default=None, help="source frames (needed for content/style losses)")
     p.add_argument("--style", action="append", default=None, help="style image(s): also report content/style loss")
-    p.add_argument("--weights", help="VGG-19 weights for the losses (auto | imagenet | random | path; "
-                   "default: the config's model.weights default)")
+    p.add_argument(
+        "--weights",
+        help="VGG-19 weights for the losses (auto | imagenet | random | path; "
+        "default: the config's model.weights default)",
+    )
     p.add_argument("--json", default=None, help="also write the metrics as JSON here")
 
 
@@ -46,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
         if args.style:
             if frames_dir is None:
                 raise InputError("metrics: --style needs --frames-dir (or --run)")
-            result.update(style_content_losses(chunk_paths=chunks, frames_dir=frames_dir,
-                                               style_paths=args.style, weights=args.weights))
+            result.update(
+                style_content_losses(
+                    chunk_paths=chunks, frames_dir=frames_dir, style_paths=args.style, weights=args.weights
+                )
+            )
             line += f"  content_loss {result['content_loss']:.4g}  style_loss {result['style_loss']:.4g}"
         print(line)
         report[name] = result

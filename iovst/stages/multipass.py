@@ -19,7 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk", required=True, type=int)
     p.add_argument("--chunk-size", required=True, type=int)
     p.add_argument("--prev", required=True, type=Path, help="round p-1 result chunk k")
-    p.add_argument("--neighbors", nargs="*", default=[], type=Path, help="round p result chunks this chunk's sweep comes from")
+    p.add_argument(
+        "--neighbors", nargs="*", default=[], type=Path, help="round p result chunks this chunk's sweep comes from"
+    )
     p.add_argument("--flow", nargs="+", required=True, type=Path)
     p.add_argument("--masks", nargs="+", required=True, type=Path)
     p.add_argument("--longterm", required=True, type=Path)
@@ -36,11 +38,22 @@ def run(args: argparse.Namespace) -> int:
     params = load_stage_params("multipass", args.params)
     meta = load_meta(args.meta)
     first, frames, cache = run_chunk(
-        frames_dir=args.frames_dir, meta=meta, round_=args.round, chunk=args.chunk,
-        chunk_size=args.chunk_size, prev_file=args.prev, neighbor_files=list(args.neighbors),
-        flow_files=list(args.flow), mask_files=list(args.masks), longterm_file=args.longterm,
-        styles=list(args.style), style_weights=args.style_weight, style_scale=args.style_scale,
-        params=params, cache_dir=args.cache_dir, device=resolve_device(args.device),
+        frames_dir=args.frames_dir,
+        meta=meta,
+        round_=args.round,
+        chunk=args.chunk,
+        chunk_size=args.chunk_size,
+        prev_file=args.prev,
+        neighbor_files=list(args.neighbors),
+        flow_files=list(args.flow),
+        mask_files=list(args.masks),
+        longterm_file=args.longterm,
+        styles=list(args.style),
+        style_weights=args.style_weight,
+        style_scale=args.style_scale,
+        params=params,
+        cache_dir=args.cache_dir,
+        device=resolve_device(args.device),
     )
     h5io.write_frames(args.out, frames, first_frame=first, attrs={"round": args.round})
     return 0

@@ -13,8 +13,9 @@ import errno
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import StorageError
 
@@ -46,7 +47,8 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(
-        prefix=TMP_PREFIX + final.name + ".", suffix=final.suffix if suffix is None else suffix,
+        prefix=TMP_PREFIX + final.name + ".",
+        suffix=final.suffix if suffix is None else suffix,
         dir=final.parent,
     )
     os.close(fd)
@@ -63,8 +65,10 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
             tmp_path.unlink()
         if is_disk_full(exc) and not isinstance(exc, StorageError):
             first = (str(exc).splitlines() or [exc.__class__.__name__])[0][:160]
-            raise StorageError(f"'{final}': could not be written, the disk is full or over its quota / "
-                               f"file-size limit ({first}); nothing was left under that name") from None
+            raise StorageError(
+                f"'{final}': could not be written, the disk is full or over its quota / "
+                f"file-size limit ({first}); nothing was left under that name"
+            ) from None
         raise
 
 

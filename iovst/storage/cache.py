@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_bytes
 from ..config import canonical_json
+from .atomic import write_bytes
 
 log = logging.getLogger(__name__)
 

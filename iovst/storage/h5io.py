@@ -12,14 +12,15 @@ writers use a temporary name, and POSIX locks break on many cluster network file
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import h5py
 import numpy as np
 
-from .atomic import write_bytes
 from ..errors import CacheError
+from .atomic import write_bytes
 
 VERSION = 1
 
@@ -85,9 +86,7 @@ def open_checked(path: str | Path, *, kind: str) -> h5py.File:
         raise CacheError(f"'{p}': not a readable HDF5 file ({str(exc).splitlines()[0][:120]})", path=p) from None
     try:
         if f.attrs.get("iovst_kind") != kind or int(f.attrs.get("complete", 0)) != 1:
-            raise CacheError(
-                f"'{p}': not a complete iovst {kind} file (kind={f.attrs.get('iovst_kind')!r})", path=p
-            )
+            raise CacheError(f"'{p}': not a complete iovst {kind} file (kind={f.attrs.get('iovst_kind')!r})", path=p)
     except CacheError:
         f.close()
         raise
@@ -104,8 +103,9 @@ def read_dataset(f: h5py.File, name: str, index: Any = ()) -> np.ndarray:
     except KeyError:
         raise CacheError(f"'{f.filename}': dataset '{name}' missing", path=f.filename) from None
     except (OSError, ValueError, RuntimeError) as exc:  # checksum (data or metadata), filter, ...
-        raise CacheError(f"'{f.filename}': dataset '{name}' is corrupt ({str(exc).splitlines()[0][:120]})",
-                         path=f.filename) from None
+        raise CacheError(
+            f"'{f.filename}': dataset '{name}' is corrupt ({str(exc).splitlines()[0][:120]})", path=f.filename
+        ) from None
 
 
 def verify(path: str | Path, *, kind: str) -> None:
@@ -115,14 +115,22 @@ def verify(path: str | Path, *, kind: str) -> None:
         try:
             f.visititems(lambda n, o: names.append(n) if isinstance(o, h5py.Dataset) else None)
         except (OSError, KeyError, RuntimeError, ValueError) as exc:
-            raise CacheError(f"'{path}': corrupt HDF5 structure ({str(exc).splitlines()[0][:120]})", path=path) from None
+            raise CacheError(
+                f"'{path}': corrupt HDF5 structure ({str(exc).splitlines()[0][:120]})", path=path
+            ) from None
         for n in names:
             read_dataset(f, n)
 
 
 # --------------------------------------------------------------------------- stylized frame chunks
-def write_frames(path: str | Path, frames: np.ndarray, *, first_frame: int, attrs: Mapping[str, Any] | None = None,
-                 extra: Mapping[str, np.ndarray] | None = None) -> None:
+def write_frames(
+    path: str | Path,
+    frames: np.ndarray,
+    *,
+    first_frame: int,
+    attrs: Mapping[str, Any] | None = None,
+    extra: Mapping[str, np.ndarray] | None = None,
+) -> None:
     """Write a chunk of result frames: ``frames`` ``(n, H, W, 3)`` float in ``[0, 1]`` -> float16.
 
     ``extra``: further datasets stored as given (name -> array, not ``frames``), e.g. the

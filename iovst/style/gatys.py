@@ -35,16 +35,16 @@ with the frame's own chroma (I, Q).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import color, lbfgs, losses
 from ..config import StylizeParams
 from ..runtime.device import cuda_flags
+from . import color, lbfgs, losses
 from .vgg import VGGFeatures
 
 #: One temporal term: (neighbour's stylised frame warped onto this frame ``(1, 3, H, W)``,
@@ -94,14 +94,22 @@ class Gatys:
         style_layer_weights: ``{style layer: weight}``, normalised to sum 1.
     """
 
-    def __init__(self, *, params: StylizeParams, device: torch.device | str, weights: str, seed: int,
-                 extra_layers: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        params: StylizeParams,
+        device: torch.device | str,
+        weights: str,
+        seed: int,
+        extra_layers: Sequence[str] = (),
+    ) -> None:
         self.params = params
         self.device = torch.device(device)
         self._cuda = self.device.type == "cuda"
         self._layers = tuple(dict.fromkeys(params.content_layers + params.style_layers))
-        vgg = VGGFeatures(layers=dict.fromkeys(self._layers + tuple(extra_layers)), weights=weights,
-                          seed=seed).to(self.device)
+        vgg = VGGFeatures(layers=dict.fromkeys(self._layers + tuple(extra_layers)), weights=weights, seed=seed).to(
+            self.device
+        )
         if self._cuda:
             vgg = vgg.to(memory_format=torch.channels_last)
             vgg.body.to(torch.bfloat16)  # stored as autocast would cast it (frozen weights: no cast cache)
@@ -182,7 +190,8 @@ class Gatys:
             out["tv"] = (losses.tv_loss(x), p.tv_weight)
         if want["temporal"]:
             out["temporal"] = (
-                losses.temporal_loss(x, [w for w, _ in temporal], [c for _, c in temporal]), float(temporal_weight)
+                losses.temporal_loss(x, [w for w, _ in temporal], [c for _, c in temporal]),
+                float(temporal_weight),
             )
         return out
 
@@ -324,8 +333,14 @@ class Gatys:
 
     def _run_lbfgs(self, x: torch.Tensor, loss_fn: Callable[[], torch.Tensor], iterations: int) -> None:
         p = self.params
-        lbfgs.minimize(x, lambda: loss_fn().reshape(1), iterations=iterations, history_size=p.history_size,
-                       early_stop_tol=p.early_stop_tol, early_stop_window=p.early_stop_window)
+        lbfgs.minimize(
+            x,
+            lambda: loss_fn().reshape(1),
+            iterations=iterations,
+            history_size=p.history_size,
+            early_stop_tol=p.early_stop_tol,
+            early_stop_window=p.early_stop_window,
+        )
 
     def _run_adam(self, x: torch.Tensor, loss_fn: Callable[[], torch.Tensor], iterations: int) -> None:
         p = self.params

@@ -64,10 +64,20 @@ class BatchedLBFGS:
         iterations: steps taken so far (host counter).
     """
 
-    def __init__(self, x: torch.Tensor, *, history_size: int, lr: float = 1.0, tolerance_grad: float = 0.0,
-                 tolerance_change: float = 0.0, curvature_eps: float = CURVATURE_EPS) -> None:
+    def __init__(
+        self,
+        x: torch.Tensor,
+        *,
+        history_size: int,
+        lr: float = 1.0,
+        tolerance_grad: float = 0.0,
+        tolerance_change: float = 0.0,
+        curvature_eps: float = CURVATURE_EPS,
+    ) -> None:
         if x.ndim < 1 or x.shape[0] < 1 or not x.is_floating_point() or not x.requires_grad or not x.is_leaf:
-            raise ValueError(f"BatchedLBFGS needs a floating (B, ...) leaf tensor with requires_grad, got {tuple(x.shape)}")
+            raise ValueError(
+                f"BatchedLBFGS needs a floating (B, ...) leaf tensor with requires_grad, got {tuple(x.shape)}"
+            )
         if history_size < 1:
             raise ValueError(f"history_size must be >= 1, got {history_size}")
         b, n = x.shape[0], x[0].numel()
@@ -163,8 +173,16 @@ def relative_change_below(prev: torch.Tensor, cur: torch.Tensor, tol: float) -> 
     return (prev - cur).abs() <= tol * prev.abs().clamp_min(1e-30)
 
 
-def minimize(x: torch.Tensor, loss_fn: Callable[[], torch.Tensor], *, iterations: int, history_size: int,
-             lr: float = 1.0, early_stop_tol: float = 0.0, early_stop_window: int = 50) -> BatchedLBFGS:
+def minimize(
+    x: torch.Tensor,
+    loss_fn: Callable[[], torch.Tensor],
+    *,
+    iterations: int,
+    history_size: int,
+    lr: float = 1.0,
+    early_stop_tol: float = 0.0,
+    early_stop_window: int = 50,
+) -> BatchedLBFGS:
     """Run :class:`BatchedLBFGS` on ``x`` ``(B, ...)`` for ``iterations`` steps (loss evaluations).
 
     Early stop (``early_stop_tol > 0``): at the end of every ``early_stop_window`` steps the losses

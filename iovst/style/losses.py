@@ -20,10 +20,9 @@ size at iteration 0 with your weights via ``iovst stylize --report-losses`` and 
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
-
 
 #: keeps the relative errors finite for an all-zero target (e.g. a black frame's deep features)
 EPS = 1e-12
@@ -105,9 +104,7 @@ def tv_loss(x: torch.Tensor) -> torch.Tensor:
     return torch.mean(dx**2) + torch.mean(dy**2)
 
 
-def temporal_loss(
-    x: torch.Tensor, warped: Sequence[torch.Tensor], weights: Sequence[torch.Tensor]
-) -> torch.Tensor:
+def temporal_loss(x: torch.Tensor, warped: Sequence[torch.Tensor], weights: Sequence[torch.Tensor]) -> torch.Tensor:
     """Masked temporal loss ``Σ_N mean(c_N · (x − ω_N)²)`` (Ruder et al.; one term per offset, summed).
 
     Args:

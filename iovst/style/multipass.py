@@ -30,16 +30,16 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..storage import h5io
-from ..storage.cache import FrameCache, hash_arrays, make_key
 from ..chunks import chunk_frames
 from ..config import StageParams
 from ..errors import InputError
 from ..flow.flowstore import FlowStore, LongtermStore, MaskStore
+from ..flow.warp import warp
+from ..storage import h5io
+from ..storage.cache import FrameCache, hash_arrays, make_key
+from ..tensors import to_image, to_tensor
 from ..video.frames import read_frame
 from .stylizer import load_stylizer
-from ..tensors import to_image, to_tensor
-from ..flow.warp import warp
 
 log = logging.getLogger(__name__)
 
@@ -110,15 +110,22 @@ def run_chunk(
 
     first, prev = h5io.read_frames(prev_file)
     if first != frames.start or prev.shape[0] != len(frames):
-        raise InputError(f"'{prev_file}': holds frames {first}..{first + prev.shape[0] - 1}, expected {frames.start}..{frames.stop - 1}")
+        raise InputError(
+            f"'{prev_file}': holds frames {first}..{first + prev.shape[0] - 1}, expected {frames.start}..{frames.stop - 1}"
+        )
     current: dict[int, np.ndarray] = h5io.chunk_frames_files(neighbor_files)
     flows, masks = FlowStore(flow_files), MaskStore(mask_files)
     longterm = LongtermStore([longterm_file])
 
     # multipass always refines at pixel level (also after a brushstroke round 0)
     stylizer, style_digest = load_stylizer(
-        method="gatys", params=params, style_paths=styles, style_weights=style_weights,
-        style_scale=style_scale, frame_hw=(int(meta["height"]), int(meta["width"])), device=device,
+        method="gatys",
+        params=params,
+        style_paths=styles,
+        style_weights=style_weights,
+        style_scale=style_scale,
+        frame_hw=(int(meta["height"]), int(meta["width"])),
+        device=device,
     )
     cache = FrameCache(cache_dir, "multipass")
     use_temporal = round_ >= mp.temporal_from and mp.temporal_weight > 0
@@ -146,14 +153,20 @@ def run_chunk(
                 temporal.append((wj, torch.from_numpy(w).to(device).reshape(1, 1, *w.shape)))
         x0_np = to_image(x0)
         key = make_key(
-            "multipass", params.raw, style_digest, f"round={round_}", f"frame={i}",
+            "multipass",
+            params.raw,
+            style_digest,
+            f"round={round_}",
+            f"frame={i}",
             hash_arrays(content, x0_np, *[to_image(a) for a, _ in temporal], *[b.cpu().numpy() for _, b in temporal]),
         )
         result = cache.get(key, shape=content.shape)
         if result is None:
             out = stylizer.refine(
-                to_tensor(content, device), init=x0,
-                iterations=mp.iterations, temporal=temporal,
+                to_tensor(content, device),
+                init=x0,
+                iterations=mp.iterations,
+                temporal=temporal,
                 temporal_weight=mp.temporal_weight if temporal else 0.0,
                 seed=params.seed * 1_000_003 + round_ * 10_007 + i,
             )

@@ -54,8 +54,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -66,6 +66,7 @@ from .gatys import frame_seed
 from .stylizer import STAGE, Chunk, FrameKeys, Stylizer
 
 log = logging.getLogger(__name__)
+
 
 def report_losses(stylizer: Stylizer, chunk: Chunk, *, seed: int) -> str:
     """The loss terms at iteration 0 for the chunk's first frame (``--report-losses``)."""
@@ -78,21 +79,36 @@ def report_losses(stylizer: Stylizer, chunk: Chunk, *, seed: int) -> str:
     return "\n".join(lines)
 
 
-def stylize_chunk(stylizer: Stylizer, chunk: Chunk, *, params: StageParams, style_digest: str,
-                  style_paths: Sequence[str], style_weights: Sequence[float] | None, style_scale: float,
-                  out: str | Path, cache_dir: str | Path) -> None:
+def stylize_chunk(
+    stylizer: Stylizer,
+    chunk: Chunk,
+    *,
+    params: StageParams,
+    style_digest: str,
+    style_paths: Sequence[str],
+    style_weights: Sequence[float] | None,
+    style_scale: float,
+    out: str | Path,
+    cache_dir: str | Path,
+) -> None:
     """Stylise ``chunk`` (reusing cached frames) and write it to ``out`` (``kind=frames``)."""
     cache = FrameCache(Path(cache_dir), STAGE)
     results, extra = stylizer.stylize_chunk(chunk, cache=cache, keys=FrameKeys(params.raw, style_digest))
     blend = list(style_weights or [1.0] * len(style_paths))
     h5io.write_frames(
-        out, np.stack(results), first_frame=chunk.indices.start,
+        out,
+        np.stack(results),
+        first_frame=chunk.indices.start,
         attrs={
-            "round": 0, "method": stylizer.method, "params_hash": params_hash(params.raw),
+            "round": 0,
+            "method": stylizer.method,
+            "params_hash": params_hash(params.raw),
             "stage_version": params.version,
-            "weights": canonical_json(stylizer.weights_info.as_dict()), "warning": stylizer.weights_info.warning,
+            "weights": canonical_json(stylizer.weights_info.as_dict()),
+            "warning": stylizer.weights_info.warning,
             "styles": json.dumps([str(p) for p in style_paths]),
-            "style_weights": [w / sum(blend) for w in blend], "style_scale": style_scale,
+            "style_weights": [w / sum(blend) for w in blend],
+            "style_scale": style_scale,
         },
         extra=extra,
     )

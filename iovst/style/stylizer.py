@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from ..config import StageParams, StylizeParams
 from ..errors import CacheError, ConfigError, InputError
 from ..flow.flowstore import FlowStore, MaskStore
 from ..runtime.weights import WeightsInfo, set_torch_home
@@ -31,7 +33,6 @@ from ..storage import h5io
 from ..storage.cache import FrameCache, hash_arrays, make_key
 from ..tensors import to_image, to_tensor
 from ..video.frames import read_frame, read_image
-from ..config import StageParams, StylizeParams
 from .gatys import Gatys, TemporalTerm, frame_seed
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ class Chunk:
         """Frame ``index``, ``(H, W, 3)`` float32 in [0, 1]; ``InputError`` unless it is ``hw``."""
         frame = read_frame(self.frames_dir, index)
         if frame.shape[:2] != self.hw:
-            raise InputError(f"frame {index} in '{self.frames_dir}': size {frame.shape[1]}x{frame.shape[0]} "
-                             f"but meta says {self.hw[1]}x{self.hw[0]}")
+            raise InputError(
+                f"frame {index} in '{self.frames_dir}': size {frame.shape[1]}x{frame.shape[0]} "
+                f"but meta says {self.hw[1]}x{self.hw[0]}"
+            )
         return frame
 
 
@@ -95,14 +98,22 @@ class Stylizer(Protocol):
     def check_inputs(cls, chunk: Chunk, *, report_only: bool) -> None:
         """Raise ``ConfigError`` (before any model work) when ``chunk``'s inputs do not fit."""
 
-    def stylize_chunk(self, chunk: Chunk, *, cache: FrameCache,
-                      keys: FrameKeys) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def stylize_chunk(
+        self, chunk: Chunk, *, cache: FrameCache, keys: FrameKeys
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         """Round 0 of ``chunk``: the stylised frames (``(H, W, 3)`` float32 in [0, 1],
         float16-rounded) and further datasets for the chunk file."""
 
-    def refine(self, content: torch.Tensor, *, init: torch.Tensor | None, iterations: int,
-               temporal: Sequence[TemporalTerm] = (), temporal_weight: float = 0.0,
-               seed: int = 0) -> torch.Tensor:
+    def refine(
+        self,
+        content: torch.Tensor,
+        *,
+        init: torch.Tensor | None,
+        iterations: int,
+        temporal: Sequence[TemporalTerm] = (),
+        temporal_weight: float = 0.0,
+        seed: int = 0,
+    ) -> torch.Tensor:
         """Pixel-level optimisation of ``content`` ``(1, 3, H, W)`` from ``init`` (``None``: the
         configured init); ``(1, 3, H, W)`` fp32 in [0, 1]."""
 
@@ -125,9 +136,19 @@ class GatysStylizer:
 
     method = "gatys"
 
-    def __init__(self, *, stylize: StylizeParams, styles: Sequence[np.ndarray],
-                 style_weights: Sequence[float] | None, style_scale: float, frame_hw: tuple[int, int],
-                 device: torch.device, weights: str, seed: int, extra_layers: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        stylize: StylizeParams,
+        styles: Sequence[np.ndarray],
+        style_weights: Sequence[float] | None,
+        style_scale: float,
+        frame_hw: tuple[int, int],
+        device: torch.device,
+        weights: str,
+        seed: int,
+        extra_layers: Sequence[str] = (),
+    ) -> None:
         self.params = stylize
         self.model = Gatys(params=self.params, device=device, weights=weights, seed=seed, extra_layers=extra_layers)
         self.targets = self.model.style_targets(styles, style_weights, frame_hw=frame_hw, scale=style_scale)
@@ -138,14 +159,29 @@ class GatysStylizer:
         if chunk.prev or chunk.flow or chunk.masks:
             raise ConfigError(f"--prev/--flow/--masks: only for stylize.method brushstroke (this is {cls.method!r})")
 
-    def refine(self, content: torch.Tensor, *, init: torch.Tensor | None, iterations: int,
-               temporal: Sequence[TemporalTerm] = (), temporal_weight: float = 0.0,
-               seed: int = 0) -> torch.Tensor:
-        return self.model.optimize(content, targets=self.targets, init=init, iterations=iterations,
-                                   temporal=temporal, temporal_weight=temporal_weight, seed=seed)
+    def refine(
+        self,
+        content: torch.Tensor,
+        *,
+        init: torch.Tensor | None,
+        iterations: int,
+        temporal: Sequence[TemporalTerm] = (),
+        temporal_weight: float = 0.0,
+        seed: int = 0,
+    ) -> torch.Tensor:
+        return self.model.optimize(
+            content,
+            targets=self.targets,
+            init=init,
+            iterations=iterations,
+            temporal=temporal,
+            temporal_weight=temporal_weight,
+            seed=seed,
+        )
 
-    def stylize_chunk(self, chunk: Chunk, *, cache: FrameCache,
-                      keys: FrameKeys) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def stylize_chunk(
+        self, chunk: Chunk, *, cache: FrameCache, keys: FrameKeys
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         results = []
         for i in chunk.indices:
             frame = chunk.frame(i)
@@ -206,13 +242,21 @@ class BrushStylizer(GatysStylizer):
         if report_only:
             return
         if chunk.indices.start > 0 and not chunk.prev:
-            raise ConfigError(f"--prev: stylize.method brushstroke needs round-0 chunk {chunk.chunk - 1} "
-                              f"for chunk {chunk.chunk}")
+            raise ConfigError(
+                f"--prev: stylize.method brushstroke needs round-0 chunk {chunk.chunk - 1} for chunk {chunk.chunk}"
+            )
         if chunk.indices.start == 0 and chunk.prev:
             raise ConfigError("--prev: chunk 0 starts from SLIC strokes; it has no previous chunk")
 
-    def paint(self, frame: np.ndarray, *, seed: int, prev: np.ndarray | None,
-              flow: np.ndarray | None, reliability: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def paint(
+        self,
+        frame: np.ndarray,
+        *,
+        seed: int,
+        prev: np.ndarray | None,
+        flow: np.ndarray | None,
+        reliability: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Paint one frame.
 
         Args:
@@ -230,12 +274,18 @@ class BrushStylizer(GatysStylizer):
         from .brush.strokes import Strokes
 
         image, strokes = self.painter.paint_frame(
-            frame, targets=self.targets, prev_strokes=None if prev is None else Strokes.from_array(prev),
-            flow_prev_to_cur=flow, reliability=reliability, seed=seed)
+            frame,
+            targets=self.targets,
+            prev_strokes=None if prev is None else Strokes.from_array(prev),
+            flow_prev_to_cur=flow,
+            reliability=reliability,
+            seed=seed,
+        )
         return image, strokes.to_array()
 
-    def stylize_chunk(self, chunk: Chunk, *, cache: FrameCache,
-                      keys: FrameKeys) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+    def stylize_chunk(
+        self, chunk: Chunk, *, cache: FrameCache, keys: FrameKeys
+    ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         strokes = _prev_strokes(chunk.prev, first=chunk.indices.start) if chunk.prev else None
         results = []
         with FlowStore(chunk.flow) as flows, MaskStore(chunk.masks) as masks:
@@ -246,8 +296,10 @@ class BrushStylizer(GatysStylizer):
                     try:
                         flow, rel = flows.flow(i - 1, i), masks.reliability(i, i - 1)
                     except KeyError as exc:
-                        raise InputError(f"--flow/--masks: stylize.method brushstroke needs the pair ({i - 1}, {i}) "
-                                         f"at offset 1: {exc.args[0]}") from None
+                        raise InputError(
+                            f"--flow/--masks: stylize.method brushstroke needs the pair ({i - 1}, {i}) "
+                            f"at offset 1: {exc.args[0]}"
+                        ) from None
                 inputs = "slic" if strokes is None else hash_arrays(strokes, flow, rel)
                 fseed, key = keys(i, frame, inputs)
                 hit = cache.get(key)
@@ -288,8 +340,9 @@ def _prev_strokes(path: str, *, first: int) -> np.ndarray:
             raise InputError(f"--prev '{path}': ends at frame {end - 1}, but this chunk starts at frame {first}")
         strokes = h5io.read_dataset(f, "strokes_last")
     if strokes.ndim != 2 or strokes.shape[1] != 12 or strokes.dtype != np.float32:
-        raise CacheError(f"--prev '{path}': 'strokes_last' is {strokes.dtype} {strokes.shape}, expected float32 (n, 12)",
-                         path=path)
+        raise CacheError(
+            f"--prev '{path}': 'strokes_last' is {strokes.dtype} {strokes.shape}, expected float32 (n, 12)", path=path
+        )
     return strokes
 
 
@@ -333,13 +386,22 @@ def load_stylizer(
     styles = [read_image(p) for p in style_paths]
     set_torch_home(params.model.torch_home)
     stylizer = METHODS[method](
-        stylize=params.stylize, styles=styles, style_weights=style_weights,
-        style_scale=style_scale, frame_hw=frame_hw, device=device,
-        weights=params.model.weights, seed=params.seed,
+        stylize=params.stylize,
+        styles=styles,
+        style_weights=style_weights,
+        style_scale=style_scale,
+        frame_hw=frame_hw,
+        device=device,
+        weights=params.model.weights,
+        seed=params.seed,
     )
     digest = make_key(
-        "style", {"style_weights": list(style_weights or []), "style_scale": style_scale,
-                  "weights": _weights_key(stylizer.weights_info)},
+        "style",
+        {
+            "style_weights": list(style_weights or []),
+            "style_scale": style_scale,
+            "weights": _weights_key(stylizer.weights_info),
+        },
         *[hash_arrays(s) for s in styles],
     )
     return stylizer, digest

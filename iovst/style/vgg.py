@@ -11,7 +11,7 @@ so loss weights tuned for the Caffe VGG-19 do not carry over (see :mod:`iovst.st
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torchvision
@@ -44,7 +44,7 @@ def _features_only(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     ``vgg19().features``'s keys (``0.weight``, ...)."""
     prefix = "features."
     if any(k.startswith(prefix) for k in state):
-        return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     return dict(state)
 
 

@@ -17,18 +17,19 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import ffmpeg as graph
 import numpy as np
 
-from . import ffmpeg
 from ..config import EncodeParams
+from ..errors import CacheError
 from ..storage import h5io
 from ..storage.atomic import atomic_path
-from ..errors import CacheError
+from . import ffmpeg
 from .frames import read_frame, to_uint8
 
 log = logging.getLogger(__name__)
@@ -59,22 +60,31 @@ def _audio(meta: Mapping[str, Any], source: str | Path) -> tuple[graph.nodes.Fil
     return audio, {"acodec": "aac", "audio_bitrate": AAC_BITRATE}
 
 
-def h264(video: graph.nodes.FilterableStream, *, primaries: str = "bt709",
-         transfer: str = "bt709") -> graph.nodes.FilterableStream:
+def h264(
+    video: graph.nodes.FilterableStream, *, primaries: str = "bt709", transfer: str = "bt709"
+) -> graph.nodes.FilterableStream:
     """``video`` (square-pixel RGB) converted for H.264 yuv420p: BT.709 matrix, limited range,
     tagged so (``primaries``/``transfer``: ffmpeg names the RGB values are in), SAR 1:1.
     Output options: :func:`h264_options`."""
-    return (video.filter("scale", out_color_matrix="bt709", out_range="tv",
-                         flags="bicubic+accurate_rnd+full_chroma_int")
-            .filter("format", "yuv420p").filter("setsar", 1)
-            .filter("setparams", colorspace="bt709", range="tv", color_primaries=primaries, color_trc=transfer))
+    return (
+        video.filter("scale", out_color_matrix="bt709", out_range="tv", flags="bicubic+accurate_rnd+full_chroma_int")
+        .filter("format", "yuv420p")
+        .filter("setsar", 1)
+        .filter("setparams", colorspace="bt709", range="tv", color_primaries=primaries, color_trc=transfer)
+    )
 
 
 def h264_options(*, crf: int, preset: str) -> dict[str, str]:
     """ffmpeg output options of :func:`h264`'s stream: libx264, yuv420p, timestamps passed through
     unchanged (the input's frame rate is kept exactly), ``+faststart``."""
-    return {"vcodec": "libx264", "preset": preset, "crf": str(int(crf)), "pix_fmt": "yuv420p",
-            "fps_mode": "passthrough", "movflags": "+faststart"}
+    return {
+        "vcodec": "libx264",
+        "preset": preset,
+        "crf": str(int(crf)),
+        "pix_fmt": "yuv420p",
+        "fps_mode": "passthrough",
+        "movflags": "+faststart",
+    }
 
 
 def _rgb24(frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> Iterator[np.ndarray]:
@@ -85,8 +95,14 @@ def _rgb24(frames: Iterable[np.ndarray], shape: tuple[int, ...]) -> Iterator[np.
         yield to_uint8(frame)
 
 
-def encode_video(frames: Iterable[np.ndarray], *, meta: Mapping[str, Any], out: str | Path,
-                 params: EncodeParams, source: str | Path | None = None) -> int:
+def encode_video(
+    frames: Iterable[np.ndarray],
+    *,
+    meta: Mapping[str, Any],
+    out: str | Path,
+    params: EncodeParams,
+    source: str | Path | None = None,
+) -> int:
     """Encode ``frames`` to the H.264 MP4 ``out`` (atomically); return the number of frames.
 
     Args:
@@ -113,8 +129,13 @@ def encode_video(frames: Iterable[np.ndarray], *, meta: Mapping[str, Any], out: 
     height, width = first.shape[:2]
     fps = _fps(meta)
     color = meta.get("color") or {}
-    streams = [h264(ffmpeg.raw_rgb24_input(width, height, fps), primaries=color.get("primaries") or "bt709",
-                    transfer=color.get("transfer") or "bt709")]
+    streams = [
+        h264(
+            ffmpeg.raw_rgb24_input(width, height, fps),
+            primaries=color.get("primaries") or "bt709",
+            transfer=color.get("transfer") or "bt709",
+        )
+    ]
     options = h264_options(crf=params.crf, preset=params.preset)
     if params.audio and source is not None and meta.get("has_audio"):
         audio_stream, audio_options = _audio(meta, source)
@@ -122,9 +143,11 @@ def encode_video(frames: Iterable[np.ndarray], *, meta: Mapping[str, Any], out: 
         options.update(audio_options)
     expected = int(meta["frame_count"])
     with atomic_path(out) as tmp:
-        n = ffmpeg.pipe_frames(graph.output(*streams, ffmpeg.media_path(tmp), **options),
-                               _rgb24(itertools.chain([first], it), first.shape),
-                               context=f"encode '{out}'")
+        n = ffmpeg.pipe_frames(
+            graph.output(*streams, ffmpeg.media_path(tmp), **options),
+            _rgb24(itertools.chain([first], it), first.shape),
+            context=f"encode '{out}'",
+        )
         if n != expected:
             raise ValueError(f"encode '{out}': got {n} frames, meta.json says frame_count = {expected}")
     return n
@@ -147,13 +170,13 @@ def chunk_frames(paths: Sequence[str | Path], *, frame_count: int) -> Iterator[n
     expected = 0
     for first, n, p in spans:
         if first != expected:
-            raise CacheError(f"chunk '{p}': starts at frame {first}, expected frame {expected} "
-                             "(missing or overlapping chunk)")
+            raise CacheError(
+                f"chunk '{p}': starts at frame {first}, expected frame {expected} (missing or overlapping chunk)"
+            )
         expected = first + n
     if expected != frame_count:
         last = spans[-1][2] if spans else "<none>"
-        raise CacheError(f"chunk '{last}': chunks end at frame {expected}, "
-                         f"meta.json has {frame_count} frames")
+        raise CacheError(f"chunk '{last}': chunks end at frame {expected}, meta.json has {frame_count} frames")
     for _, _, p in spans:
         yield from h5io.read_frames(p)[1]
 

@@ -22,18 +22,26 @@ from typing import Any
 
 import ffmpeg as graph
 
-from . import ffmpeg
-from ..storage.atomic import TMP_PREFIX, write_json
 from ..config import StageParams, params_hash
 from ..errors import ConfigError, InputError
-from .frames import PATTERN, digest as frames_digest
+from ..storage.atomic import TMP_PREFIX, write_json
+from . import ffmpeg
+from .frames import PATTERN
+from .frames import digest as frames_digest
 from .probe import VideoInfo, probe
 
 log = logging.getLogger(__name__)
 
 #: swscale input matrix for each source colour space (ffmpeg names); RGB sources need none.
-_SCALE_MATRIX = {"bt709": "bt709", "fcc": "fcc", "bt470bg": "bt601", "smpte170m": "bt601",
-                 "smpte240m": "smpte240m", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
+_SCALE_MATRIX = {
+    "bt709": "bt709",
+    "fcc": "fcc",
+    "bt470bg": "bt601",
+    "smpte170m": "bt601",
+    "smpte240m": "smpte240m",
+    "bt2020nc": "bt2020",
+    "bt2020c": "bt2020",
+}
 #: Untagged sources this tall or taller are assumed BT.709 (HD), smaller ones BT.601 (SD), as
 #: players do.
 _HD_HEIGHT = 720
@@ -63,8 +71,9 @@ def _suggest_size(info: VideoInfo, *, size: int, side: str, max_pixels: int) -> 
     return s
 
 
-def _filters(video: graph.nodes.FilterableStream, info: VideoInfo, *, width: int, height: int, start: int,
-             count: int | None) -> graph.nodes.FilterableStream:
+def _filters(
+    video: graph.nodes.FilterableStream, info: VideoInfo, *, width: int, height: int, start: int, count: int | None
+) -> graph.nodes.FilterableStream:
     """``video`` through the filter chain (after autorotate): CFR resampling for VFR sources,
     frame range, scale + colour conversion to RGB, square pixels."""
     if info.vfr:
@@ -75,8 +84,11 @@ def _filters(video: graph.nodes.FilterableStream, info: VideoInfo, *, width: int
     if trim:
         video = video.filter("trim", **trim)
     upscale = width * height > math.prod(info.display_size)
-    scale = {"w": width, "h": height,
-             "flags": f"{'lanczos' if upscale else 'area'}+accurate_rnd+full_chroma_int+full_chroma_inp"}
+    scale = {
+        "w": width,
+        "h": height,
+        "flags": f"{'lanczos' if upscale else 'area'}+accurate_rnd+full_chroma_int+full_chroma_inp",
+    }
     if info.color_space != "gbr":
         matrix = _SCALE_MATRIX.get(info.color_space or "", "bt709" if info.height >= _HD_HEIGHT else "bt601")
         scale.update(in_color_matrix=matrix, in_range=info.color_range or "tv")
@@ -98,8 +110,7 @@ def _remove_stale(frames_dir: Path, meta_path: Path) -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
 
 
-def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
-            params: StageParams) -> dict[str, Any]:
+def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path, params: StageParams) -> dict[str, Any]:
     """Decode ``video`` into ``frames_dir/%06d.png`` and write ``meta_path``; return the meta dict.
 
     Args:
@@ -124,16 +135,28 @@ def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
         if math.prod(processing_size(info, size=fit, side=side)) > max_pixels:
             raise ConfigError(
                 f"config key 'extract.max_pixels': {max_pixels} px is too small for video '{video}' "
-                f"even at extract.size 16; raise extract.max_pixels")
+                f"even at extract.size 16; raise extract.max_pixels"
+            )
         raise ConfigError(
             f"config key 'extract.size': {size} gives {width}x{height} = {width * height} px for "
             f"video '{video}', above extract.max_pixels = {max_pixels}; use extract.size <= "
-            f"{_suggest_size(info, size=size, side=side, max_pixels=max_pixels)}")
+            f"{_suggest_size(info, size=size, side=side, max_pixels=max_pixels)}"
+        )
     if width * height > math.prod(info.display_size):
         log.warning("video '%s': upscaling %dx%d to %dx%d", video, *info.display_size, width, height)
-    log.info("video '%s': %s fps%s, ~%d frames, %dx%d (sar %s, rotation %d) -> %dx%d",
-             video, info.fps, " (VFR, resampled to CFR)" if info.vfr else "", info.frame_count,
-             info.width, info.height, info.sar, info.rotation, width, height)
+    log.info(
+        "video '%s': %s fps%s, ~%d frames, %dx%d (sar %s, rotation %d) -> %dx%d",
+        video,
+        info.fps,
+        " (VFR, resampled to CFR)" if info.vfr else "",
+        info.frame_count,
+        info.width,
+        info.height,
+        info.sar,
+        info.rotation,
+        width,
+        height,
+    )
 
     frames_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = frames_dir.parent / f"{TMP_PREFIX}{frames_dir.name}.{secrets.token_hex(6)}"
@@ -142,13 +165,25 @@ def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
         source = graph.input(ffmpeg.media_path(video))[str(info.stream_index)]
         frames = _filters(source, info, width=width, height=height, start=start, count=count)
         ffmpeg.run(
-            frames.output(ffmpeg.image_pattern(tmp_dir, PATTERN), an=None, sn=None, dn=None,
-                          fps_mode="passthrough", vcodec="png", start_number=0, f="image2"),
-            context=f"video '{video}'", user_error=True)
+            frames.output(
+                ffmpeg.image_pattern(tmp_dir, PATTERN),
+                an=None,
+                sn=None,
+                dn=None,
+                fps_mode="passthrough",
+                vcodec="png",
+                start_number=0,
+                f="image2",
+            ),
+            context=f"video '{video}'",
+            user_error=True,
+        )
         files = sorted(tmp_dir.glob("*.png"))
         if not files:
-            raise InputError(f"video '{video}': no frame decoded in the range start={start}, "
-                             f"count={count} (the video has ~{info.frame_count} frames)")
+            raise InputError(
+                f"video '{video}': no frame decoded in the range start={start}, "
+                f"count={count} (the video has ~{info.frame_count} frames)"
+            )
         if [f.name for f in files] != [PATTERN % i for i in range(len(files))]:
             raise RuntimeError(f"video '{video}': ffmpeg wrote non-contiguous frame files")
         digest = frames_digest(files)
@@ -160,22 +195,42 @@ def extract(video: str | Path, *, frames_dir: str | Path, meta_path: str | Path,
     expected = max(0, info.frame_count - start)
     expected = expected if count is None else min(count, expected)
     if n < expected - 1:
-        log.warning("video '%s': %d frame(s) decoded from frame %d, the container promises ~%d "
-                    "(truncated or damaged file?)", video, n, start, expected)
+        log.warning(
+            "video '%s': %d frame(s) decoded from frame %d, the container promises ~%d (truncated or damaged file?)",
+            video,
+            n,
+            start,
+            expected,
+        )
     aspect = info.display_aspect
     meta = {
-        "source": str(video), "fps": f"{info.fps.numerator}/{info.fps.denominator}",
-        "fps_num": info.fps.numerator, "fps_den": info.fps.denominator,
-        "frame_count": n, "width": width, "height": height,
-        "source_width": info.width, "source_height": info.height,
-        "sar": f"{info.sar.numerator}/{info.sar.denominator}", "rotation": info.rotation,
+        "source": str(video),
+        "fps": f"{info.fps.numerator}/{info.fps.denominator}",
+        "fps_num": info.fps.numerator,
+        "fps_den": info.fps.denominator,
+        "frame_count": n,
+        "width": width,
+        "height": height,
+        "source_width": info.width,
+        "source_height": info.height,
+        "sar": f"{info.sar.numerator}/{info.sar.denominator}",
+        "rotation": info.rotation,
         "display_aspect": f"{aspect.numerator}/{aspect.denominator}",
-        "duration": float(n / info.fps), "source_duration": info.duration,
-        "has_audio": info.has_audio, "audio_codec": info.audio_codec,
-        "audio_duration": info.audio_duration, "pix_fmt": info.pix_fmt, "bit_depth": info.bit_depth,
-        "color": {"primaries": info.color_primaries, "transfer": info.color_transfer,
-                  "space": info.color_space, "range": info.color_range},
-        "vfr": info.vfr, "start_frame": start,
+        "duration": float(n / info.fps),
+        "source_duration": info.duration,
+        "has_audio": info.has_audio,
+        "audio_codec": info.audio_codec,
+        "audio_duration": info.audio_duration,
+        "pix_fmt": info.pix_fmt,
+        "bit_depth": info.bit_depth,
+        "color": {
+            "primaries": info.color_primaries,
+            "transfer": info.color_transfer,
+            "space": info.color_space,
+            "range": info.color_range,
+        },
+        "vfr": info.vfr,
+        "start_frame": start,
         "start_time": info.start_time + float(start / info.fps),
         "frame_digest": digest,
         "stage_version": params.version,

@@ -17,9 +17,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from pathlib import Path
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import IO, Iterable
+from pathlib import Path
+from typing import IO
 
 import ffmpeg as graph
 import numpy as np
@@ -90,8 +91,9 @@ def command(stream: graph.nodes.OutputStream) -> list[str]:
 
 def raw_rgb24_input(width: int, height: int, fps: Fraction) -> graph.nodes.FilterableStream:
     """Input of raw ``(height, width, 3)`` uint8 RGB frames on stdin at exactly ``fps`` frames/s."""
-    return graph.input("pipe:0", f="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}",
-                       framerate=f"{fps.numerator}/{fps.denominator}")
+    return graph.input(
+        "pipe:0", f="rawvideo", pix_fmt="rgb24", s=f"{width}x{height}", framerate=f"{fps.numerator}/{fps.denominator}"
+    )
 
 
 def last_error_line(stderr: str) -> str:
@@ -108,11 +110,14 @@ def last_error_line(stderr: str) -> str:
 def _fail(returncode: int, stderr: str, *, context: str, user_error: bool) -> None:
     msg = f"{context}: ffmpeg failed (exit {returncode}): {last_error_line(stderr)}"
     full = returncode == -signal.SIGXFSZ or any(
-        t in stderr.lower() for t in ("no space left on device", "disk quota exceeded", "file too large"))
+        t in stderr.lower() for t in ("no space left on device", "disk quota exceeded", "file too large")
+    )
     if full:
         why = "file-size limit exceeded (SIGXFSZ)" if returncode == -signal.SIGXFSZ else last_error_line(stderr)
-        raise StorageError(f"{context}: ffmpeg could not write its output, the disk is full or over its "
-                           f"quota / file-size limit ({why})")
+        raise StorageError(
+            f"{context}: ffmpeg could not write its output, the disk is full or over its "
+            f"quota / file-size limit ({why})"
+        )
     if user_error:
         raise InputError(msg)
     raise RuntimeError(msg)
@@ -127,8 +132,9 @@ def run(stream: graph.nodes.OutputStream, *, context: str, user_error: bool = Fa
         user_error: raise :class:`InputError` (bad input) instead of ``RuntimeError`` on failure.
     """
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.run(command(stream), stdin=subprocess.DEVNULL,
-                              stdout=subprocess.DEVNULL, stderr=err, check=False)
+        proc = subprocess.run(
+            command(stream), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, check=False
+        )
         err.seek(0)
         text = err.read().decode("utf-8", "replace")
     if proc.returncode != 0:
@@ -153,8 +159,7 @@ def pipe_frames(stream: graph.nodes.OutputStream, frames: Iterable[np.ndarray], 
     """
     n = 0
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(command(stream), stdin=subprocess.PIPE,
-                                stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(command(stream), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
         stdin: IO[bytes] = proc.stdin  # type: ignore[assignment]
         try:
             for frame in frames:

@@ -6,13 +6,13 @@ On-disk-facing images are ``(H, W, 3)`` ``float32`` RGB in ``[0, 1]``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
-from ..storage.atomic import atomic_path
 from ..errors import FrameError, InputError
+from ..storage.atomic import atomic_path
 
 PATTERN = "%06d.png"
 

@@ -10,19 +10,19 @@ H.264 (yuv420p, CRF 18) at the source's exact frame rate, written atomically.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
 
-from . import ffmpeg
-from ..storage.atomic import atomic_path
 from ..errors import InputError
 from ..flow.flowstore import FlowStore, MaskStore
-from .frames import to_uint8
+from ..storage.atomic import atomic_path
 from ..storage.meta import load_meta
+from . import ffmpeg
+from .frames import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +47,16 @@ def _frames(flows: FlowStore, masks: MaskStore, n_pairs: int, max_magnitude: flo
             mask = masks.reliability(t, t + 1)
         except KeyError as exc:
             raise InputError(f"flow-preview: {exc.args[0]}") from None
-        panel = np.concatenate([flow_to_rgb(flows.flow(t, t + 1), max_magnitude=max_magnitude),
-                                np.repeat(mask[..., None], 3, axis=2)], axis=1)
+        panel = np.concatenate(
+            [flow_to_rgb(flows.flow(t, t + 1), max_magnitude=max_magnitude), np.repeat(mask[..., None], 3, axis=2)],
+            axis=1,
+        )
         yield to_uint8(panel)
 
 
-def write_preview(*, flow_paths: Sequence[str | Path], mask_paths: Sequence[str | Path], meta_path: str | Path,
-                  out: str | Path) -> int:
+def write_preview(
+    *, flow_paths: Sequence[str | Path], mask_paths: Sequence[str | Path], meta_path: str | Path, out: str | Path
+) -> int:
     """Write the preview to ``out``; return the number of frames (``frame_count - 1``)."""
     meta = load_meta(meta_path)
     n_pairs = meta["frame_count"] - 1
@@ -70,8 +73,14 @@ def write_preview(*, flow_paths: Sequence[str | Path], mask_paths: Sequence[str 
         video = ffmpeg.raw_rgb24_input(2 * w, h, Fraction(meta["fps_num"], meta["fps_den"]))
         video = video.filter("pad", "ceil(iw/2)*2", "ceil(ih/2)*2")
         with atomic_path(out) as tmp:
-            stream = video.output(ffmpeg.media_path(tmp), an=None, vcodec="libx264", preset="medium", crf=18,
-                                  pix_fmt="yuv420p", movflags="+faststart")
-            n = ffmpeg.pipe_frames(stream, _frames(flows, masks, n_pairs, max_mag),
-                                   context=f"flow preview '{out}'")
+            stream = video.output(
+                ffmpeg.media_path(tmp),
+                an=None,
+                vcodec="libx264",
+                preset="medium",
+                crf=18,
+                pix_fmt="yuv420p",
+                movflags="+faststart",
+            )
+            n = ffmpeg.pipe_frames(stream, _frames(flows, masks, n_pairs, max_mag), context=f"flow preview '{out}'")
     return n

@@ -18,20 +18,73 @@ import av
 from ..errors import InputError
 
 #: ffmpeg CLI names of AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace / AVColorRange.
-PRIMARIES = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "film",
-             9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "jedec-p22"}
-TRANSFERS = {1: "bt709", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "linear",
-             9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1",
-             14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67"}
-SPACES = {0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m", 8: "ycgco",
-          9: "bt2020nc", 10: "bt2020c", 11: "smpte2085", 12: "chroma-derived-nc",
-          13: "chroma-derived-c", 14: "ictcp"}
+PRIMARIES = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "film",
+    9: "bt2020",
+    10: "smpte428",
+    11: "smpte431",
+    12: "smpte432",
+    22: "jedec-p22",
+}
+TRANSFERS = {
+    1: "bt709",
+    4: "bt470m",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "linear",
+    9: "log100",
+    10: "log316",
+    11: "iec61966-2-4",
+    12: "bt1361e",
+    13: "iec61966-2-1",
+    14: "bt2020-10",
+    15: "bt2020-12",
+    16: "smpte2084",
+    17: "smpte428",
+    18: "arib-std-b67",
+}
+SPACES = {
+    0: "gbr",
+    1: "bt709",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    8: "ycgco",
+    9: "bt2020nc",
+    10: "bt2020c",
+    11: "smpte2085",
+    12: "chroma-derived-nc",
+    13: "chroma-derived-c",
+    14: "ictcp",
+}
 RANGES = {1: "tv", 2: "pc"}
 
 #: Nominal rates a variable-frame-rate source is resampled to when its average is within 1 %.
-STANDARD_RATES = tuple(Fraction(r) for r in (
-    "24000/1001", "24", "25", "30000/1001", "30", "48", "50", "60000/1001", "60", "100",
-    "120000/1001", "120", "240"))
+STANDARD_RATES = tuple(
+    Fraction(r)
+    for r in (
+        "24000/1001",
+        "24",
+        "25",
+        "30000/1001",
+        "30",
+        "48",
+        "50",
+        "60000/1001",
+        "60",
+        "100",
+        "120000/1001",
+        "120",
+        "240",
+    )
+)
 
 #: Packets inspected for timestamp regularity (VFR detection); the largest few are ignored
 #: because B-frame reordering can leave them out of the window.
@@ -196,8 +249,9 @@ def probe(path: str | Path) -> VideoInfo:
         raise InputError(f"{name}: not a readable video ({exc.strerror or exc})") from None
     try:
         with container:
-            videos = [s for s in container.streams.video
-                      if not s.disposition & av.stream.Disposition.attached_pic]  # skip cover art
+            videos = [
+                s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
+            ]  # skip cover art
             if not videos:
                 kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
                 kinds = kinds or ["no streams at all: an empty or zero-frame file"]
@@ -237,12 +291,22 @@ def probe(path: str | Path) -> VideoInfo:
             bit_depth = max(c.bits for c in first.format.components)
             sar = Fraction(vs.sample_aspect_ratio or cc.sample_aspect_ratio or 1)
             return VideoInfo(
-                path=str(p), stream_index=vs.index, fps=fps, vfr=vfr, frame_count=frames,
-                width=first.width, height=first.height, sar=sar if sar > 0 else Fraction(1),
-                rotation=_rotation(vs, first), duration=float(duration), start_time=float(start),
+                path=str(p),
+                stream_index=vs.index,
+                fps=fps,
+                vfr=vfr,
+                frame_count=frames,
+                width=first.width,
+                height=first.height,
+                sar=sar if sar > 0 else Fraction(1),
+                rotation=_rotation(vs, first),
+                duration=float(duration),
+                start_time=float(start),
                 has_audio=audio is not None,
                 audio_codec=audio.codec_context.codec.canonical_name if audio is not None else None,
-                audio_duration=audio_duration, pix_fmt=pix_fmt, bit_depth=int(bit_depth),
+                audio_duration=audio_duration,
+                pix_fmt=pix_fmt,
+                bit_depth=int(bit_depth),
                 color_primaries=PRIMARIES.get(int(cc.color_primaries)),
                 color_transfer=TRANSFERS.get(int(cc.color_trc)),
                 color_space=SPACES.get(int(cc.colorspace)),

@@ -5,14 +5,14 @@ rule encode:
         chunks=lambda wc: round_files(wc.video, wc.style, FINAL_ROUND, chunks_of(wc.video)),
     output:
         L.encoded("{video}", "{style}"),
-    params:
-        json=stage_params("encode"),
-    resources:
-        **job_resources("encode", L.encoded("{video}", "{style}")),
-    conda:
-        "../envs/iovst.yaml"
     log:
         L.log("{video}", "{style}", "encode"),
+    conda:
+        "../envs/iovst.yaml"
+    resources:
+        **job_resources("encode", L.encoded("{video}", "{style}")),
+    params:
+        json=stage_params("encode"),
     shell:
         "iovst encode --chunks {input.chunks:q} --meta={input.meta:q} --source={input.source:q} "
         "--out={output:q} --params={params.json:q} --log={log:q}"
@@ -26,14 +26,14 @@ rule side_by_side:
         chunks=lambda wc: round_files(wc.video, wc.style, FINAL_ROUND, chunks_of(wc.video)),
     output:
         L.encoded("{video}", "{style}", side_by_side=True),
-    params:
-        json=stage_params("encode"),
-    resources:
-        **job_resources("side_by_side", L.encoded("{video}", "{style}", side_by_side=True)),
-    conda:
-        "../envs/iovst.yaml"
     log:
         L.log("{video}", "{style}", "side_by_side"),
+    conda:
+        "../envs/iovst.yaml"
+    resources:
+        **job_resources("side_by_side", L.encoded("{video}", "{style}", side_by_side=True)),
+    params:
+        json=stage_params("encode"),
     shell:
         "iovst encode --chunks {input.chunks:q} --side-by-side-source={input.frames:q} "
         "--meta={input.meta:q} --source={input.source:q} --out={output:q} "
@@ -46,14 +46,14 @@ rule preview_round:
         chunks=lambda wc: round_files(wc.video, wc.style, int(wc.p), chunks_of(wc.video)),
     output:
         L.preview("{video}", "{style}", "{p}"),
-    params:
-        json=stage_params("encode"),
-    resources:
-        **job_resources("preview_round", L.preview("{video}", "{style}", "{p}")),
-    conda:
-        "../envs/iovst.yaml"
     log:
         L.log("{video}", "{style}", "preview_r{p}"),
+    conda:
+        "../envs/iovst.yaml"
+    resources:
+        **job_resources("preview_round", L.preview("{video}", "{style}", "{p}")),
+    params:
+        json=stage_params("encode"),
     shell:
         "iovst encode --chunks {input.chunks:q} --meta={input.meta:q} --out={output:q} "
         "--params={params.json:q} --log={log:q}"

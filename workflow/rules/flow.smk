@@ -4,17 +4,17 @@ rule flow:
         frames=L.frames("{video}"),
     output:
         L.flow("{video}", "{k}"),
+    log:
+        L.log("{video}", "flow", "chunk_{k}"),
+    conda:
+        "../envs/iovst.yaml"
+    threads: 2
+    resources:
+        **job_resources("flow", L.flow("{video}", "{k}")),
     params:
         chunk_size=C,
         device=config["device"],
         json=stage_params("flow"),
-    threads: 2
-    resources:
-        **job_resources("flow", L.flow("{video}", "{k}")),
-    conda:
-        "../envs/iovst.yaml"
-    log:
-        L.log("{video}", "flow", "chunk_{k}"),
     shell:
         "iovst flow --frames-dir={input.frames:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} --out={output:q} --params={params.json:q} --device={params.device} "
@@ -26,14 +26,14 @@ rule masks:
         L.flow("{video}", "{k}"),
     output:
         L.masks("{video}", "{k}"),
-    params:
-        json=stage_params("masks"),
-    resources:
-        **job_resources("masks", L.masks("{video}", "{k}")),
-    conda:
-        "../envs/iovst.yaml"
     log:
         L.log("{video}", "masks", "chunk_{k}"),
+    conda:
+        "../envs/iovst.yaml"
+    resources:
+        **job_resources("masks", L.masks("{video}", "{k}")),
+    params:
+        json=stage_params("masks"),
     shell:
         "iovst masks --flow={input:q} --out={output:q} --params={params.json:q} --log={log:q}"
 
@@ -44,15 +44,15 @@ rule longterm:
         masks=lambda wc: mask_files(wc.video, pair_chunks_into(int(wc.k), C, MAX_MP_OFFSET)),
     output:
         L.longterm("{video}", "{k}"),
+    log:
+        L.log("{video}", "longterm", "chunk_{k}"),
+    conda:
+        "../envs/iovst.yaml"
+    resources:
+        **job_resources("longterm", L.longterm("{video}", "{k}")),
     params:
         chunk_size=C,
         json=stage_params("longterm"),
-    resources:
-        **job_resources("longterm", L.longterm("{video}", "{k}")),
-    conda:
-        "../envs/iovst.yaml"
-    log:
-        L.log("{video}", "longterm", "chunk_{k}"),
     shell:
         "iovst longterm --masks {input.masks:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} --out={output:q} --params={params.json:q} --log={log:q}"
@@ -65,12 +65,12 @@ rule flow_preview:
         masks=lambda wc: mask_files(wc.video, chunks_of(wc.video)),
     output:
         L.flow_preview("{video}"),
-    resources:
-        **job_resources("flow_preview", L.flow_preview("{video}")),
-    conda:
-        "../envs/iovst.yaml"
     log:
         L.log("{video}", "flow_preview"),
+    conda:
+        "../envs/iovst.yaml"
+    resources:
+        **job_resources("flow_preview", L.flow_preview("{video}")),
     shell:
         "iovst flow-preview --flow {input.flow:q} --masks {input.masks:q} --meta={input.meta:q} "
         "--out={output:q} --log={log:q}"

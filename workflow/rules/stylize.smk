@@ -6,6 +6,13 @@ rule stylize:
         style=lambda wc: style_images(wc.style),
     output:
         L.round("{video}", "{style}", 0, "{k}"),
+    log:
+        L.log("{video}", "{style}", "r0", "chunk_{k}"),
+    conda:
+        "../envs/iovst.yaml"
+    threads: 2
+    resources:
+        **job_resources("stylize", L.round("{video}", "{style}", 0, "{k}")),
     params:
         chunk_size=C,
         cache=CACHE,
@@ -13,13 +20,6 @@ rule stylize:
         json=stage_params("stylize"),
         style=lambda wc: style_args(wc.style),
         extra=_opt_args,
-    threads: 2
-    resources:
-        **job_resources("stylize", L.round("{video}", "{style}", 0, "{k}")),
-    conda:
-        "../envs/iovst.yaml"
-    log:
-        L.log("{video}", "{style}", "r0", "chunk_{k}"),
     shell:
         "iovst stylize --frames-dir={input.frames:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} {params.style} {params.extra} --out={output:q} --cache-dir={params.cache:q} "
@@ -34,8 +34,15 @@ rule multipass:
         style=lambda wc: style_images(wc.style),
     output:
         L.round("{video}", "{style}", "{p}", "{k}"),
+    log:
+        L.log("{video}", "{style}", "r{p}", "chunk_{k}"),
     wildcard_constraints:
         p="[1-9][0-9]*",  # round 0 is the stylize rule's
+    conda:
+        "../envs/iovst.yaml"
+    threads: 2
+    resources:
+        **job_resources("multipass", L.round("{video}", "{style}", "{p}", "{k}")),
     params:
         chunk_size=C,
         cache=CACHE,
@@ -43,13 +50,6 @@ rule multipass:
         json=stage_params("multipass"),
         style=lambda wc: style_args(wc.style),
         neighbors=lambda wc, input: " ".join(shlex.quote(str(p)) for p in input.get("neighbors", [])),
-    threads: 2
-    resources:
-        **job_resources("multipass", L.round("{video}", "{style}", "{p}", "{k}")),
-    conda:
-        "../envs/iovst.yaml"
-    log:
-        L.log("{video}", "{style}", "r{p}", "chunk_{k}"),
     shell:
         "iovst multipass --frames-dir={input.frames:q} --meta={input.meta:q} --round={wildcards.p} "
         "--chunk={wildcards.k} --chunk-size={params.chunk_size} --prev={input.prev:q} --neighbors {params.neighbors} "

@@ -31,8 +31,7 @@ from .strokes import Strokes
 MIN_PIXELS = 5
 
 
-def _segment_extents(labels: np.ndarray, proj: np.ndarray, n_labels: int
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def _segment_extents(labels: np.ndarray, proj: np.ndarray, n_labels: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-label minimum and maximum of ``proj`` (flat arrays; labels ``0..n_labels-1`` present)."""
     order = np.argsort(labels, kind="stable")
     starts = np.searchsorted(labels[order], np.arange(n_labels))
@@ -40,10 +39,17 @@ def _segment_extents(labels: np.ndarray, proj: np.ndarray, n_labels: int
     return np.minimum.reduceat(sorted_proj, starts), np.maximum.reduceat(sorted_proj, starts)
 
 
-def init_strokes(image: np.ndarray, *, n_strokes: int, length_scale: float,
-                 width_scale: float, seed: int = 0, mask: np.ndarray | None = None,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
-                 ) -> Strokes:
+def init_strokes(
+    image: np.ndarray,
+    *,
+    n_strokes: int,
+    length_scale: float,
+    width_scale: float,
+    seed: int = 0,
+    mask: np.ndarray | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Strokes:
     """Strokes from SLIC superpixels of ``image`` (deterministic for a given ``seed``).
 
     Args:
@@ -75,12 +81,11 @@ def init_strokes(image: np.ndarray, *, n_strokes: int, length_scale: float,
     with warnings.catch_warnings():
         # masked SLIC seeds its centres with k-means, which may warn about an empty cluster
         warnings.filterwarnings("ignore", message="One of the clusters is empty")
-        labels = slic(img, n_segments=n_strokes, compactness=2, sigma=1, start_label=1,
-                      mask=mask, channel_axis=-1)
+        labels = slic(img, n_segments=n_strokes, compactness=2, sigma=1, start_label=1, mask=mask, channel_axis=-1)
     labels = connected_components(labels, background=0, connectivity=1)
     keep_px = labels > 0
     lab = labels[keep_px]
-    _, lab = np.unique(lab, return_inverse=True)                     # 0..L-1
+    _, lab = np.unique(lab, return_inverse=True)  # 0..L-1
     n_lab = int(lab.max()) + 1 if lab.size else 0
     if n_lab == 0:
         return Strokes.empty(device=device, dtype=dtype)
@@ -94,7 +99,7 @@ def init_strokes(image: np.ndarray, *, n_strokes: int, length_scale: float,
     cxx = np.bincount(lab, dx * dx, n_lab) / cnt
     cyy = np.bincount(lab, dy * dy, n_lab) / cnt
     cxy = np.bincount(lab, dx * dy, n_lab) / cnt
-    theta = 0.5 * np.arctan2(2.0 * cxy, cxx - cyy)                  # major-axis angle
+    theta = 0.5 * np.arctan2(2.0 * cxy, cxx - cyy)  # major-axis angle
     ux, uy = np.cos(theta), np.sin(theta)
     pmin, pmax = _segment_extents(lab, dx * ux[lab] + dy * uy[lab], n_lab)
     qmin, qmax = _segment_extents(lab, -dx * uy[lab] + dy * ux[lab], n_lab)
@@ -105,9 +110,10 @@ def init_strokes(image: np.ndarray, *, n_strokes: int, length_scale: float,
     end = u * pmax[:, None]
     rng = np.random.default_rng(seed)
     control = (start + end) / 2.0 + rng.uniform(-1.0, 1.0, size=(n_lab, 2))
-    curve = np.stack((start, end, control), 1) * length_scale         # (L, 3, 2)
+    curve = np.stack((start, end, control), 1) * length_scale  # (L, 3, 2)
     width = width_scale * (qmax - qmin + 1.0) ** 2
     big = cnt >= MIN_PIXELS
-    arr = np.concatenate([np.stack((mx, my), 1), curve.reshape(-1, 6), width[:, None],
-                          np.clip(colors, 0.0, 1.0)], axis=1)[big]
+    arr = np.concatenate(
+        [np.stack((mx, my), 1), curve.reshape(-1, 6), width[:, None], np.clip(colors, 0.0, 1.0)], axis=1
+    )[big]
     return Strokes.from_array(arr.astype(np.float32), device=device, dtype=dtype)

@@ -32,15 +32,15 @@ the step-0 sizes are also logged at DEBUG level.
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import torch
 
-from .. import losses
 from ...config import BrushstrokeParams
-from ..gatys import Gatys, StyleTargets
 from ...tensors import to_tensor
+from .. import losses
+from ..gatys import Gatys, StyleTargets
 from .init import init_strokes
 from .losses import curvature_loss, nearest_neighbours, orientation_loss
 from .render import render, winning_counts
@@ -67,8 +67,9 @@ class BrushPainter:
     def __init__(self, *, gatys: Gatys, params: BrushstrokeParams) -> None:
         missing = [n for n in CONTENT_LAYERS if n not in gatys.vgg.layers]
         if missing:
-            raise ValueError(f"BrushPainter: the Gatys model lacks VGG layers {missing} "
-                             "(build it with extra_layers=CONTENT_LAYERS)")
+            raise ValueError(
+                f"BrushPainter: the Gatys model lacks VGG layers {missing} (build it with extra_layers=CONTENT_LAYERS)"
+            )
         self.gatys = gatys
         self.params = params
         self.device = gatys.device
@@ -79,9 +80,15 @@ class BrushPainter:
         """VGG activations of ``x`` ``(1, 3, H, W)`` (:meth:`Gatys.features`; losses stay fp32)."""
         return self.gatys.features(x, self._layers)
 
-    def _terms(self, strokes: Strokes, canvas: torch.Tensor, content_feats: Mapping[str, torch.Tensor],
-               targets: StyleTargets, neighbours: torch.Tensor,
-               temporal: tuple[torch.Tensor, torch.Tensor] | None) -> dict[str, tuple[torch.Tensor, float]]:
+    def _terms(
+        self,
+        strokes: Strokes,
+        canvas: torch.Tensor,
+        content_feats: Mapping[str, torch.Tensor],
+        targets: StyleTargets,
+        neighbours: torch.Tensor,
+        temporal: tuple[torch.Tensor, torch.Tensor] | None,
+    ) -> dict[str, tuple[torch.Tensor, float]]:
         """``{term: (raw scalar fp32, weight)}`` of the stroke stage for the rendered ``canvas``
         ``(1, 3, H, W)`` of ``strokes``; ``temporal`` only when given."""
         p = self.params
@@ -99,18 +106,22 @@ class BrushPainter:
     def _render(self, strokes: Strokes, hw: tuple[int, int]) -> torch.Tensor:
         """``(1, 3, H, W)`` canvas of ``strokes`` (differentiable)."""
         p = self.params
-        return render(strokes, height=hw[0], width=hw[1], background=p.background,
-                      samples=p.samples_per_curve)[None]
+        return render(strokes, height=hw[0], width=hw[1], background=p.background, samples=p.samples_per_curve)[None]
 
     def _content_features(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
             feats = self._features(content)
         return {n: feats[n].detach() for n in CONTENT_LAYERS}
 
-    def optimize_strokes(self, strokes: Strokes, content: torch.Tensor, *,
-                         targets: StyleTargets, steps: int,
-                         temporal: tuple[torch.Tensor, torch.Tensor] | None = None
-                         ) -> tuple[Strokes, list[float]]:
+    def optimize_strokes(
+        self,
+        strokes: Strokes,
+        content: torch.Tensor,
+        *,
+        targets: StyleTargets,
+        steps: int,
+        temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> tuple[Strokes, list[float]]:
         """Run the stroke stage.
 
         Args:
@@ -137,12 +148,18 @@ class BrushPainter:
         temporal = temporal if p.temporal_weight > 0 else None
         history: list[float] = []
         for step in range(steps):
-            terms = {k: w * v for k, (v, w) in self._terms(s, self._render(s, hw), content_feats, targets,
-                                                           neighbours, temporal).items()}
+            terms = {
+                k: w * v
+                for k, (v, w) in self._terms(
+                    s, self._render(s, hw), content_feats, targets, neighbours, temporal
+                ).items()
+            }
             total = sum(terms.values())
             if step == 0:
-                log.debug("stroke stage step 0 (weighted): %s",
-                          ", ".join(f"{k} {float(v.detach()):.4g}" for k, v in terms.items()))
+                log.debug(
+                    "stroke stage step 0 (weighted): %s",
+                    ", ".join(f"{k} {float(v.detach()):.4g}" for k, v in terms.items()),
+                )
             history.append(float(total.detach()))
             opt_geo.zero_grad(set_to_none=True)
             opt_col.zero_grad(set_to_none=True)
@@ -158,8 +175,14 @@ class BrushPainter:
     def initial_strokes(self, content: np.ndarray, *, seed: int) -> Strokes:
         """SLIC strokes of ``content`` ``(H, W, 3)`` float32 in [0, 1] (the first frame's start)."""
         p = self.params
-        return init_strokes(content, n_strokes=p.n_strokes, length_scale=p.length_scale,
-                            width_scale=p.width_scale, seed=seed, device=self.device)
+        return init_strokes(
+            content,
+            n_strokes=p.n_strokes,
+            length_scale=p.length_scale,
+            width_scale=p.width_scale,
+            seed=seed,
+            device=self.device,
+        )
 
     def report(self, content: np.ndarray, *, targets: StyleTargets, seed: int) -> str:
         """Table of every loss term (raw, weight, weighted) at step 0 of both stages.
@@ -180,8 +203,10 @@ class BrushPainter:
         gp = self.gatys.params
         stages = {
             f"strokes (SLIC, {len(strokes)})": [(k, float(v), w) for k, (v, w) in terms.items()],
-            "pixel (init = painting)": [(k, pixel[k], w) for k, w in (
-                ("content", gp.content_weight), ("style", gp.style_weight), ("tv", gp.tv_weight))],
+            "pixel (init = painting)": [
+                (k, pixel[k], w)
+                for k, w in (("content", gp.content_weight), ("style", gp.style_weight), ("tv", gp.tv_weight))
+            ],
         }
         lines = [f"{'stage':24s} {'term':12s} {'raw':>12s} {'weight':>10s} {'weighted':>12s}"]
         for stage, rows in stages.items():
@@ -189,11 +214,16 @@ class BrushPainter:
             lines.append(f"{stage:24s} {'total':12s} {'':>12s} {'':>10s} {sum(r * w for _, r, w in rows):12.4e}")
         return "\n".join(lines)
 
-    def paint_frame(self, content: np.ndarray, *, targets: StyleTargets,
-                    prev_strokes: Strokes | None = None,
-                    flow_prev_to_cur: np.ndarray | torch.Tensor | None = None,
-                    reliability: np.ndarray | torch.Tensor | None = None,
-                    seed: int = 0) -> tuple[np.ndarray, Strokes]:
+    def paint_frame(
+        self,
+        content: np.ndarray,
+        *,
+        targets: StyleTargets,
+        prev_strokes: Strokes | None = None,
+        flow_prev_to_cur: np.ndarray | torch.Tensor | None = None,
+        reliability: np.ndarray | torch.Tensor | None = None,
+        seed: int = 0,
+    ) -> tuple[np.ndarray, Strokes]:
         """Stylise one frame: strokes (initialised or carried over), then the pixel stage.
 
         Args:
@@ -222,26 +252,30 @@ class BrushPainter:
             if flow_prev_to_cur is None:
                 raise ValueError("paint_frame: prev_strokes given without flow_prev_to_cur")
             flow = torch.as_tensor(flow_prev_to_cur, dtype=torch.float32, device=self.device)
-            rel = None if reliability is None else torch.as_tensor(
-                reliability, dtype=torch.float32, device=self.device)
-            carried = carry_strokes(prev_strokes.to(device=self.device, dtype=torch.float32),
-                                    content, flow_prev_to_cur=flow, reliability=rel,
-                                    n_strokes=p.n_strokes, length_scale=p.length_scale,
-                                    width_scale=p.width_scale, samples=p.samples_per_curve,
-                                    background=p.background, seed=seed)
+            rel = None if reliability is None else torch.as_tensor(reliability, dtype=torch.float32, device=self.device)
+            carried = carry_strokes(
+                prev_strokes.to(device=self.device, dtype=torch.float32),
+                content,
+                flow_prev_to_cur=flow,
+                reliability=rel,
+                n_strokes=p.n_strokes,
+                length_scale=p.length_scale,
+                width_scale=p.width_scale,
+                samples=p.samples_per_curve,
+                background=p.background,
+                seed=seed,
+            )
             strokes = carried.strokes
             weight = carried.previous_alpha if rel is None else carried.previous_alpha * rel
             temporal = (carried.previous[None], weight[None, None])
-            log.debug("carried %d strokes, seeded %d", carried.n_kept,
-                      len(strokes) - carried.n_kept)
-        strokes, _ = self.optimize_strokes(strokes, frame, targets=targets, steps=p.steps,
-                                           temporal=temporal)
-        strokes = strokes.select(winning_counts(strokes, height=h, width=w,
-                                                samples=p.samples_per_curve) > 0)
+            log.debug("carried %d strokes, seeded %d", carried.n_kept, len(strokes) - carried.n_kept)
+        strokes, _ = self.optimize_strokes(strokes, frame, targets=targets, steps=p.steps, temporal=temporal)
+        strokes = strokes.select(winning_counts(strokes, height=h, width=w, samples=p.samples_per_curve) > 0)
         with torch.no_grad():
             painting = self._render(strokes, (h, w))
         if p.pixel_iterations > 0:
-            painting = self.gatys.optimize(painting, targets=targets, init=painting,
-                                           iterations=p.pixel_iterations, seed=seed)
+            painting = self.gatys.optimize(
+                painting, targets=targets, init=painting, iterations=p.pixel_iterations, seed=seed
+            )
         image = painting[0].permute(1, 2, 0).float().cpu().numpy()
         return image, strokes.to(device="cpu")

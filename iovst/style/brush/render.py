@@ -32,7 +32,7 @@ where the candidate set changes: seams).
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
@@ -48,8 +48,7 @@ EPS = 1e-3
 BUDGET = 1 << 18
 
 
-def _background(background: float | Sequence[float] | torch.Tensor, like: torch.Tensor
-                ) -> torch.Tensor:
+def _background(background: float | Sequence[float] | torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """Background colour as a ``(3,)`` tensor like ``like``."""
     bg = torch.as_tensor(background, dtype=like.dtype, device=like.device).reshape(-1)
     if bg.numel() == 1:
@@ -83,9 +82,14 @@ def _pixel_grid(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
     return torch.stack((gx, gy), dim=-1)
 
 
-def _composite(dist2: torch.Tensor, valid: torch.Tensor, stroke_idx: torch.Tensor,
-               strokes: Strokes, bg: torch.Tensor, sharpness: float
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+def _composite(
+    dist2: torch.Tensor,
+    valid: torch.Tensor,
+    stroke_idx: torch.Tensor,
+    strokes: Strokes,
+    bg: torch.Tensor,
+    sharpness: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Blend the candidates of each pixel.
 
     Args:
@@ -100,7 +104,7 @@ def _composite(dist2: torch.Tensor, valid: torch.Tensor, stroke_idx: torch.Tenso
     weight = torch.softmax(logits, dim=-1) * valid
     cover = torch.sigmoid(strokes.width[stroke_idx] - dist2)
     wc = weight * cover
-    color = strokes.color[stroke_idx]                                    # (H, W, K, 3)
+    color = strokes.color[stroke_idx]  # (H, W, K, 3)
     image = bg + (wc[..., None] * (color - bg)).sum(-2)
     return image.permute(2, 0, 1), wc.sum(-1)
 
@@ -108,10 +112,18 @@ def _composite(dist2: torch.Tensor, valid: torch.Tensor, stroke_idx: torch.Tenso
 # ---------------------------------------------------------------------------------------------
 # naive reference
 # ---------------------------------------------------------------------------------------------
-def render_naive(strokes: Strokes, *, height: int, width: int,
-                 background: float | Sequence[float] | torch.Tensor, samples: int,
-                 sharpness: float = 1e5, k: int | None = None, cell: int = 5,
-                 return_alpha: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def render_naive(
+    strokes: Strokes,
+    *,
+    height: int,
+    width: int,
+    background: float | Sequence[float] | torch.Tensor,
+    samples: int,
+    sharpness: float = 1e5,
+    k: int | None = None,
+    cell: int = 5,
+    return_alpha: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Brute-force renderer on full ``(H, W, K, samples - 1)`` tensors (tests and benchmark).
 
     Args:
@@ -134,8 +146,8 @@ def render_naive(strokes: Strokes, *, height: int, width: int,
     if n == 0:
         raise ValueError("render_naive needs at least one stroke")
     bg = _background(background, strokes.location)
-    pts = strokes.polyline(samples)                                          # (n, S, 2)
-    pix = _pixel_grid(height, width, pts)                                    # (H, W, 2)
+    pts = strokes.polyline(samples)  # (n, S, 2)
+    pix = _pixel_grid(height, width, pts)  # (H, W, 2)
     if k is None:
         cand = torch.arange(n, device=pts.device).expand(height, width, n)
     else:
@@ -143,13 +155,13 @@ def render_naive(strokes: Strokes, *, height: int, width: int,
         cy = torch.div(torch.arange(height, device=pts.device), cell, rounding_mode="floor")
         cx = torch.div(torch.arange(width, device=pts.device), cell, rounding_mode="floor")
         ny, nx = int(cy[-1]) + 1, int(cx[-1]) + 1
-        centres = _pixel_grid(ny, nx, pts) * cell + (cell - 1) / 2.0          # (ny, nx, 2)
-        d = torch.cdist(centres.reshape(-1, 2), strokes.location.detach())   # (ny*nx, n)
+        centres = _pixel_grid(ny, nx, pts) * cell + (cell - 1) / 2.0  # (ny, nx, 2)
+        d = torch.cdist(centres.reshape(-1, 2), strokes.location.detach())  # (ny*nx, n)
         near = d.topk(kk, dim=1, largest=False).indices.reshape(ny, nx, kk)
-        cand = near[cy[:, None], cx[None, :]]                                # (H, W, kk)
-    seg = pts[cand]                                                          # (H, W, K, S, 2)
+        cand = near[cy[:, None], cx[None, :]]  # (H, W, kk)
+    seg = pts[cand]  # (H, W, K, S, 2)
     p = pix[:, :, None, None, :]
-    dist2 = _segment_dist2(p, seg[..., :-1, :], seg[..., 1:, :]).amin(-1)    # (H, W, K)
+    dist2 = _segment_dist2(p, seg[..., :-1, :], seg[..., 1:, :]).amin(-1)  # (H, W, K)
     valid = torch.ones_like(dist2, dtype=torch.bool)
     image, alpha = _composite(dist2, valid, cand, strokes, bg, sharpness)
     return (image, alpha) if return_alpha else image
@@ -159,8 +171,9 @@ def render_naive(strokes: Strokes, *, height: int, width: int,
 # fast tiled renderer
 # ---------------------------------------------------------------------------------------------
 @torch.no_grad()
-def _tile_candidates(pts: torch.Tensor, reach2: torch.Tensor, height: int, width: int, tile: int
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def _tile_candidates(
+    pts: torch.Tensor, reach2: torch.Tensor, height: int, width: int, tile: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Candidate strokes per tile.
 
     A stroke *touches* a tile if its polyline's bounding box inflated by ``sqrt(reach2_i)``
@@ -182,7 +195,7 @@ def _tile_candidates(pts: torch.Tensor, reach2: torch.Tensor, height: int, width
     nty, ntx = math.ceil(height / tile), math.ceil(width / tile)
     n_tiles = nty * ntx
     dev = pts.device
-    lo, hi = pts.amin(1), pts.amax(1)                                        # (n, 2)
+    lo, hi = pts.amin(1), pts.amax(1)  # (n, 2)
 
     def pairs(radius: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(tile id, stroke, squared gap between the tile and the bbox) of overlapping pairs."""
@@ -208,13 +221,15 @@ def _tile_candidates(pts: torch.Tensor, reach2: torch.Tensor, height: int, width
 
     tid, stroke_own, _ = pairs(reach2.sqrt())
     tile_reach2 = torch.zeros(n_tiles, dtype=pts.dtype, device=dev).scatter_reduce(
-        0, tid, reach2[stroke_own], reduce="amax")
+        0, tid, reach2[stroke_own], reduce="amax"
+    )
     tid, stroke, gap2 = pairs(reach2.max().sqrt().expand(len(pts)))
     keep = gap2 < tile_reach2[tid]
     tid, stroke = tid[keep], stroke[keep]
     if tid.numel() == 0:
-        return torch.full((n_tiles, 0), -1, dtype=torch.long, device=dev), \
-            torch.zeros(n_tiles, dtype=torch.long, device=dev)
+        return torch.full((n_tiles, 0), -1, dtype=torch.long, device=dev), torch.zeros(
+            n_tiles, dtype=torch.long, device=dev
+        )
     order = torch.argsort(tid, stable=True)
     tid, stroke = tid[order], stroke[order]
     counts = torch.bincount(tid, minlength=n_tiles)
@@ -226,9 +241,9 @@ def _tile_candidates(pts: torch.Tensor, reach2: torch.Tensor, height: int, width
 
 
 @torch.no_grad()
-def _nearest_strokes(pts: torch.Tensor, reach2: torch.Tensor, *, height: int, width: int,
-                     tile: int, top: int, budget: int
-                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _nearest_strokes(
+    pts: torch.Tensor, reach2: torch.Tensor, *, height: int, width: int, tile: int, top: int, budget: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per pixel, the ``top`` nearest candidate strokes (see :func:`_tile_candidates`).
 
     Distances are evaluated in the strokes' dtype (float32 normally; float64 in gradient tests)
@@ -246,40 +261,40 @@ def _nearest_strokes(pts: torch.Tensor, reach2: torch.Tensor, *, height: int, wi
     out_s = torch.zeros(nty * ntx, tp, top, dtype=torch.long, device=dev)
     out_g = torch.zeros(nty * ntx, tp, top, dtype=torch.long, device=dev)
     out_v = torch.zeros(nty * ntx, tp, top, dtype=torch.bool, device=dev)
-    local = _pixel_grid(tile, tile, pts).reshape(tp, 2)                      # (tp, 2)
-    pix = torch.cat((local, torch.ones(tp, 1, device=dev, dtype=dt)), 1)     # (tp, 3)
-    pix2 = (local * local).sum(1)[:, None]                                   # (tp, 1)
-    gy, gx = torch.meshgrid(torch.arange(nty, device=dev), torch.arange(ntx, device=dev),
-                            indexing="ij")
+    local = _pixel_grid(tile, tile, pts).reshape(tp, 2)  # (tp, 2)
+    pix = torch.cat((local, torch.ones(tp, 1, device=dev, dtype=dt)), 1)  # (tp, 3)
+    pix2 = (local * local).sum(1)[:, None]  # (tp, 1)
+    gy, gx = torch.meshgrid(torch.arange(nty, device=dev), torch.arange(ntx, device=dev), indexing="ij")
     origin = (torch.stack((gx, gy), -1).reshape(-1, 2) * tile).to(dt)
     segs = pts.shape[1] - 1
-    a_all, ab_all = pts[:, :-1], pts[:, 1:] - pts[:, :-1]                    # (n, S-1, 2)
+    a_all, ab_all = pts[:, :-1], pts[:, 1:] - pts[:, :-1]  # (n, S-1, 2)
     len2_all = (ab_all * ab_all).sum(-1)
     inv_all = 1.0 / len2_all.clamp_min(1e-12)
     tiles = torch.nonzero(counts > 0).squeeze(1)
     tiles = tiles[torch.argsort(counts[tiles], descending=True)]
-    sorted_counts = counts[tiles].tolist()                  # one host transfer
+    sorted_counts = counts[tiles].tolist()  # one host transfer
     i = 0
     while i < len(tiles):
-        c = sorted_counts[i]                                # the batch's largest count
-        batch = tiles[i:i + max(1, budget // (tp * c * segs))]
+        c = sorted_counts[i]  # the batch's largest count
+        batch = tiles[i : i + max(1, budget // (tp * c * segs))]
         i += len(batch)
         bsz = len(batch)
-        cand = table[batch, :c]                                               # (B, c)
+        cand = table[batch, :c]  # (B, c)
         ci = cand.clamp_min(0)
-        a = a_all[ci] - origin[batch][:, None, None, :]                       # (B, c, S-1, 2)
+        a = a_all[ci] - origin[batch][:, None, None, :]  # (B, c, S-1, 2)
         ab = ab_all[ci]
-        feats = torch.stack((ab[..., 0], ab[..., 1], -(a * ab).sum(-1),
-                             -2 * a[..., 0], -2 * a[..., 1], (a * a).sum(-1)), 1)
-        res = torch.matmul(pix, feats.reshape(bsz, 2, 3, c * segs))          # (B, 2, tp, c*segs)
-        proj, dist2 = res[:, 0], res[:, 1].add_(pix2)                        # (p-a)·ab, |p-a|²
+        feats = torch.stack(
+            (ab[..., 0], ab[..., 1], -(a * ab).sum(-1), -2 * a[..., 0], -2 * a[..., 1], (a * a).sum(-1)), 1
+        )
+        res = torch.matmul(pix, feats.reshape(bsz, 2, 3, c * segs))  # (B, 2, tp, c*segs)
+        proj, dist2 = res[:, 0], res[:, 1].add_(pix2)  # (p-a)·ab, |p-a|²
         t = (proj * inv_all[ci].reshape(bsz, 1, -1)).clamp_(0.0, 1.0)
         d = t * len2_all[ci].reshape(bsz, 1, -1)
-        d.sub_(proj, alpha=2.0).mul_(t).add_(dist2)                          # |p - a - t ab|²
-        dmin, gmin = d.view(bsz, tp, c, segs).min(-1)                         # (B, tp, c)
+        d.sub_(proj, alpha=2.0).mul_(t).add_(dist2)  # |p - a - t ab|²
+        dmin, gmin = d.view(bsz, tp, c, segs).min(-1)  # (B, tp, c)
         dmin.masked_fill_((cand < 0)[:, None, :], math.inf)
         kk = min(top, c)
-        val, pos = dmin.topk(kk, dim=-1, largest=False)                       # (B, tp, kk)
+        val, pos = dmin.topk(kk, dim=-1, largest=False)  # (B, tp, kk)
         out_s[batch, :, :kk] = torch.gather(cand[:, None, :].expand(-1, tp, -1), 2, pos)
         out_g[batch, :, :kk] = torch.gather(gmin, 2, pos)
         out_v[batch, :, :kk] = torch.isfinite(val)
@@ -291,10 +306,19 @@ def _nearest_strokes(pts: torch.Tensor, reach2: torch.Tensor, *, height: int, wi
     return to_image(out_s), to_image(out_g), to_image(out_v)
 
 
-def render(strokes: Strokes, *, height: int, width: int,
-           background: float | Sequence[float] | torch.Tensor, samples: int,
-           sharpness: float = 1e5, top: int = 2, tile: int = 8, budget: int = BUDGET,
-           return_alpha: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def render(
+    strokes: Strokes,
+    *,
+    height: int,
+    width: int,
+    background: float | Sequence[float] | torch.Tensor,
+    samples: int,
+    sharpness: float = 1e5,
+    top: int = 2,
+    tile: int = 8,
+    budget: int = BUDGET,
+    return_alpha: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Render strokes (fast; same model as :func:`render_naive` with ``k=None``).
 
     Args:
@@ -323,21 +347,21 @@ def render(strokes: Strokes, *, height: int, width: int,
         image = bg[:, None, None].expand(3, height, width).clone()
         alpha = torch.zeros(height, width, dtype=loc.dtype, device=loc.device)
         return (image, alpha) if return_alpha else image
-    pts = strokes.polyline(samples)                                          # (n, S, 2)
+    pts = strokes.polyline(samples)  # (n, S, 2)
     reach2 = strokes.width.detach().clamp_min(0) + COVERAGE_MARGIN
-    sidx, gidx, valid = _nearest_strokes(pts.detach(), reach2, height=height, width=width,
-                                         tile=tile, top=top, budget=budget)
-    a = pts[sidx, gidx]                                                      # (H, W, top, 2)
+    sidx, gidx, valid = _nearest_strokes(
+        pts.detach(), reach2, height=height, width=width, tile=tile, top=top, budget=budget
+    )
+    a = pts[sidx, gidx]  # (H, W, top, 2)
     b = pts[sidx, gidx + 1]
     pix = _pixel_grid(height, width, pts)[:, :, None, :]
-    dist2 = _segment_dist2(pix, a, b)                                        # (H, W, top)
+    dist2 = _segment_dist2(pix, a, b)  # (H, W, top)
     image, alpha = _composite(dist2, valid, sidx, strokes, bg, sharpness)
     return (image, alpha) if return_alpha else image
 
 
 @torch.no_grad()
-def winning_counts(strokes: Strokes, *, height: int, width: int, samples: int,
-                   tile: int = 8) -> torch.Tensor:
+def winning_counts(strokes: Strokes, *, height: int, width: int, samples: int, tile: int = 8) -> torch.Tensor:
     """``(n,)`` int64: how many pixels each stroke wins (is the nearest candidate of, see
     :func:`render`). Strokes with 0 are hidden by others or off the canvas: they contribute
     nothing to the image (beyond ``exp(-huge)`` assignment weights)."""
@@ -346,6 +370,7 @@ def winning_counts(strokes: Strokes, *, height: int, width: int, samples: int,
     if n == 0:
         return torch.zeros(0, dtype=torch.long, device=strokes.location.device)
     reach2 = strokes.width.clamp_min(0) + COVERAGE_MARGIN
-    sidx, _, valid = _nearest_strokes(strokes.polyline(samples), reach2, height=height,
-                                      width=width, tile=tile, top=1, budget=BUDGET)
+    sidx, _, valid = _nearest_strokes(
+        strokes.polyline(samples), reach2, height=height, width=width, tile=tile, top=1, budget=BUDGET
+    )
     return torch.bincount(sidx[..., 0][valid[..., 0]], minlength=n)

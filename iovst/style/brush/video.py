@@ -42,15 +42,15 @@ def sample_at(field: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         ``(..., C)`` samples in ``field``'s dtype.
     """
     if field.dim() != 3 or points.shape[-1] != 2:
-        raise ValueError(f"sample_at expects field (C, H, W) and points (..., 2), got "
-                         f"{tuple(field.shape)} and {tuple(points.shape)}")
+        raise ValueError(
+            f"sample_at expects field (C, H, W) and points (..., 2), got {tuple(field.shape)} and {tuple(points.shape)}"
+        )
     c, h, w = field.shape
     flat = points.reshape(-1, 2).to(field.dtype)
     gx = 2.0 * flat[:, 0] / max(w - 1, 1) - 1.0
     gy = 2.0 * flat[:, 1] / max(h - 1, 1) - 1.0
-    grid = torch.stack((gx, gy), -1)[None, None]                          # (1, 1, P, 2)
-    out = F.grid_sample(field[None], grid, mode="bilinear", padding_mode="border",
-                        align_corners=True)                                # (1, C, 1, P)
+    grid = torch.stack((gx, gy), -1)[None, None]  # (1, 1, P, 2)
+    out = F.grid_sample(field[None], grid, mode="bilinear", padding_mode="border", align_corners=True)  # (1, C, 1, P)
     return out[0, :, 0].T.reshape(*points.shape[:-1], c)
 
 
@@ -76,14 +76,19 @@ def advect(strokes: Strokes, flow_prev_to_cur: torch.Tensor) -> Strokes:
     flow = flow_prev_to_cur.to(device=s.location.device, dtype=s.location.dtype)
     loc = s.location + sample_at(flow, s.location)
     pts = s.points()
-    moved = pts + sample_at(flow, pts)                                    # (n, 3, 2)
+    moved = pts + sample_at(flow, pts)  # (n, 3, 2)
     return Strokes(location=loc, curve=moved - loc[:, None, :], width=s.width, color=s.color)
 
 
 @torch.no_grad()
-def keep_mask(strokes: Strokes, *, height: int, width: int,
-              reliability: torch.Tensor | None = None,
-              threshold: float = RELIABILITY_THRESHOLD) -> torch.Tensor:
+def keep_mask(
+    strokes: Strokes,
+    *,
+    height: int,
+    width: int,
+    reliability: torch.Tensor | None = None,
+    threshold: float = RELIABILITY_THRESHOLD,
+) -> torch.Tensor:
     """``(n,)`` bool: the stroke's centre is on the canvas ``[0, W-1] x [0, H-1]`` and, with a
     ``reliability`` map ``(H, W)`` in [0, 1] of the current frame, reliability sampled at the centre
     is ``>= threshold`` (disoccluded and motion-boundary regions are dropped)."""
@@ -117,9 +122,19 @@ class Carried:
 
 
 @torch.no_grad()
-def carry_strokes(prev: Strokes, frame: np.ndarray, *, flow_prev_to_cur: torch.Tensor,
-                  reliability: torch.Tensor | None, n_strokes: int, length_scale: float,
-                  width_scale: float, samples: int, background: float, seed: int) -> Carried:
+def carry_strokes(
+    prev: Strokes,
+    frame: np.ndarray,
+    *,
+    flow_prev_to_cur: torch.Tensor,
+    reliability: torch.Tensor | None,
+    n_strokes: int,
+    length_scale: float,
+    width_scale: float,
+    samples: int,
+    background: float,
+    seed: int,
+) -> Carried:
     """Advect ``prev`` to the current frame, drop invalid strokes and reseed uncovered areas.
 
     Args:
@@ -139,16 +154,23 @@ def carry_strokes(prev: Strokes, frame: np.ndarray, *, flow_prev_to_cur: torch.T
         raise ValueError(f"flow must be (2, {h}, {w}) like the frame, got {tuple(flow_prev_to_cur.shape)}")
     moved = advect(prev, flow_prev_to_cur)
     kept = moved.select(keep_mask(moved, height=h, width=w, reliability=reliability))
-    previous, alpha = render(kept, height=h, width=w, background=background, samples=samples,
-                             return_alpha=True)
+    previous, alpha = render(kept, height=h, width=w, background=background, samples=samples, return_alpha=True)
     uncovered = alpha.cpu().numpy() < COVERAGE_THRESHOLD
     r = OPENING_RADIUS  # pad by edge replication: uncovered strips at the border survive
     uncovered = binary_opening(np.pad(uncovered, r, mode="edge"), structure=disk(r))[r:-r, r:-r]
     frac = float(uncovered.mean())
     new = Strokes.empty(device=kept.location.device, dtype=kept.location.dtype)
     if frac > 0:
-        new = init_strokes(frame, n_strokes=max(1, int(np.ceil(frac * n_strokes))),
-                           length_scale=length_scale, width_scale=width_scale, seed=seed,
-                           mask=uncovered, device=kept.location.device, dtype=kept.location.dtype)
-    return Carried(strokes=Strokes.cat([kept, new]), n_kept=len(kept), previous=previous,
-                   previous_alpha=alpha, uncovered=uncovered)
+        new = init_strokes(
+            frame,
+            n_strokes=max(1, int(np.ceil(frac * n_strokes))),
+            length_scale=length_scale,
+            width_scale=width_scale,
+            seed=seed,
+            mask=uncovered,
+            device=kept.location.device,
+            dtype=kept.location.dtype,
+        )
+    return Carried(
+        strokes=Strokes.cat([kept, new]), n_kept=len(kept), previous=previous, previous_alpha=alpha, uncovered=uncovered
+    )
