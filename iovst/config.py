@@ -97,12 +97,14 @@ def _one_line(err: Any) -> str:
         hint = f" (known keys: {', '.join(allowed)})" if allowed else ""
         return f"config key '{key}': unknown key{hint}"
     if err.validator == "type":
-        return f"config key '{_key(path)}': expected {err.validator_value}, got {type(err.instance).__name__} {err.instance!r}"
+        got = f"{type(err.instance).__name__} {err.instance!r}"
+        return f"config key '{_key(path)}': expected {err.validator_value}, got {got}"
     if err.validator == "enum":
         return f"config key '{_key(path)}': {err.instance!r} is not one of {err.validator_value}"
     if err.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         rel = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}
-        return f"config key '{_key(path)}': {err.instance!r} out of range (must be {rel[err.validator]} {err.validator_value})"
+        must = f"{rel[err.validator]} {err.validator_value}"
+        return f"config key '{_key(path)}': {err.instance!r} out of range (must be {must})"
     if err.validator == "const":
         return f"config key '{_key(path)}': {err.instance!r}, expected {err.validator_value!r}"
     if err.validator == "required":
@@ -140,39 +142,49 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> None:
             "config key 'videos.logs': the name 'logs' is reserved (job logs go to <results>/logs/), rename the video"
         )
     offsets = cfg.get("flow", {}).get("offsets")
-    if offsets is not None and list(offsets) != sorted(set(offsets)):
-        raise ConfigError(f"config key 'flow.offsets': must be sorted ascending without repeats, got {offsets}")
-    if (
-        offsets is not None and 1 not in offsets
-    ):  # multipass blends from, and brushstrokes carry strokes along, the offset-1 pair
-        raise ConfigError(
-            f"config key 'flow.offsets': must contain 1 (multipass and brushstrokes need the offset-1 flow), got {offsets}"
-        )
-    mp_off = cfg.get("multipass", {}).get("offsets")
-    if mp_off is not None:
-        if not mp_off:
-            raise ConfigError("config key 'multipass.offsets': empty list (use null for all flow offsets)")
-        missing = [n for n in mp_off if offsets is not None and n not in offsets]
-        if missing:
-            raise ConfigError(f"config key 'multipass.offsets': {missing} not in flow.offsets {offsets}")
-        if list(mp_off) != sorted(set(mp_off)):
-            raise ConfigError(f"config key 'multipass.offsets': must be sorted ascending without repeats, got {mp_off}")
+    _check_offsets(offsets, cfg.get("multipass", {}).get("offsets"))
     for name, style in cfg.get("styles", {}).items():
         w = style.get("weights")
         if w is not None and len(w) != len(style["images"]):
             raise ConfigError(
                 f"config key 'styles.{name}.weights': {len(w)} weight(s) for {len(style['images'])} image(s)"
             )
-    stylize = cfg.get("stylize", {})
-    sw = stylize.get("style_layer_weights")
-    if sw is not None:
-        if len(sw) != len(stylize["style_layers"]):
+    _check_style_layer_weights(cfg.get("stylize", {}))
+
+
+def _check_offsets(offsets: list[int] | None, mp_off: list[int] | None) -> None:
+    """``flow.offsets`` sorted, unique, with 1; ``multipass.offsets`` a sorted non-empty subset."""
+    if offsets is not None:
+        if list(offsets) != sorted(set(offsets)):
+            raise ConfigError(f"config key 'flow.offsets': must be sorted ascending without repeats, got {offsets}")
+        if 1 not in offsets:  # multipass blends from, and brushstrokes carry strokes along, the offset-1 pair
             raise ConfigError(
-                f"config key 'stylize.style_layer_weights': {len(sw)} weight(s) for "
-                f"{len(stylize['style_layers'])} style layer(s)"
+                "config key 'flow.offsets': must contain 1 (multipass and brushstrokes need the offset-1 flow), "
+                f"got {offsets}"
             )
-        if sum(sw) <= 0:
-            raise ConfigError("config key 'stylize.style_layer_weights': weights sum to 0")
+    if mp_off is None:
+        return
+    if not mp_off:
+        raise ConfigError("config key 'multipass.offsets': empty list (use null for all flow offsets)")
+    missing = [n for n in mp_off if offsets is not None and n not in offsets]
+    if missing:
+        raise ConfigError(f"config key 'multipass.offsets': {missing} not in flow.offsets {offsets}")
+    if list(mp_off) != sorted(set(mp_off)):
+        raise ConfigError(f"config key 'multipass.offsets': must be sorted ascending without repeats, got {mp_off}")
+
+
+def _check_style_layer_weights(stylize: Mapping[str, Any]) -> None:
+    """``stylize.style_layer_weights``: one per style layer, not all zero (null = equal)."""
+    sw = stylize.get("style_layer_weights")
+    if sw is None:
+        return
+    if len(sw) != len(stylize["style_layers"]):
+        raise ConfigError(
+            f"config key 'stylize.style_layer_weights': {len(sw)} weight(s) for "
+            f"{len(stylize['style_layers'])} style layer(s)"
+        )
+    if sum(sw) <= 0:
+        raise ConfigError("config key 'stylize.style_layer_weights': weights sum to 0")
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -72,9 +72,9 @@ def check_weights_file(key: str, spec: str, model: str) -> None:
     wrong = [f"{k} {got[k]} != {want[k]}" for k in want if k in got and got[k] != want[k]]
     if missing or unexpected or wrong:
         what = [
-            f"{len(l)} {n} (e.g. {l[0]})"
-            for n, l in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
-            if l
+            f"{len(names)} {kind} (e.g. {names[0]})"
+            for kind, names in (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong))
+            if names
         ]
         raise InputError(f"config key '{key}': '{spec}' is not {model} weights: tensors {'; '.join(what)}")
 

@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     report: dict[str, Any] = {}
     for name, (chunks, flow, masks) in runs.items():
         result = run_metrics(chunk_paths=chunks, flow_paths=flow, mask_paths=masks)
-        line = f"{name:24s} warping_error {result['warping_error']:.6f} ({result['pairs']} pairs, {result['frames']} frames)"
+        counts = f"({result['pairs']} pairs, {result['frames']} frames)"
+        line = f"{name:24s} warping_error {result['warping_error']:.6f} {counts}"
         if args.style:
             if frames_dir is None:
                 raise InputError("metrics: --style needs --frames-dir (or --run)")

@@ -41,8 +41,8 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
 
     On any exception (including ``KeyboardInterrupt``) the temporary file is removed and ``path``
     is left untouched; a full disk / quota / file-size limit becomes a one-line
-    :class:`~iovst.errors.StorageError` naming ``path``. ``suffix`` defaults to ``path``'s suffix so tools that sniff the extension
-    (ffmpeg, OpenCV) still work.
+    :class:`~iovst.errors.StorageError` naming ``path``. ``suffix`` defaults to ``path``'s suffix so
+    tools that sniff the extension (ffmpeg, OpenCV) still work.
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)

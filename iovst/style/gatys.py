@@ -202,7 +202,8 @@ class Gatys:
         hw = tuple(content.shape[2:])
         if targets.luminance_only != self.params.original_colors:
             raise ValueError(
-                f"style targets luminance_only={targets.luminance_only} but original_colors={self.params.original_colors}"
+                f"style targets luminance_only={targets.luminance_only} "
+                f"but original_colors={self.params.original_colors}"
             )
         missing = [n for n in self.params.style_layers if n not in targets.grams]
         if missing:

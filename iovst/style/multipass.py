@@ -111,7 +111,8 @@ def run_chunk(
     first, prev = h5io.read_frames(prev_file)
     if first != frames.start or prev.shape[0] != len(frames):
         raise InputError(
-            f"'{prev_file}': holds frames {first}..{first + prev.shape[0] - 1}, expected {frames.start}..{frames.stop - 1}"
+            f"'{prev_file}': holds frames {first}..{first + prev.shape[0] - 1}, "
+            f"expected {frames.start}..{frames.stop - 1}"
         )
     current: dict[int, np.ndarray] = h5io.chunk_frames_files(neighbor_files)
     flows, masks = FlowStore(flow_files), MaskStore(mask_files)

@@ -2,9 +2,10 @@
 
 Invocations are built as stream graphs with ffmpeg-python (``import ffmpeg as graph``:
 ``graph.input(..)``, ``.filter(..)``, ``graph.output(..)``), compiled by :func:`command` into the
-argument list of the binary found by :func:`ffmpeg_exe` (imageio-ffmpeg's by default). File names are passed through :func:`media_path`, which makes them absolute, so a user path that
-starts with ``-``, contains ``:`` (protocol prefix) or shell metacharacters can never be mistaken
-for an option or protocol. ffmpeg's stderr is captured (to a temporary file, so a chatty ffmpeg can
+argument list of the binary found by :func:`ffmpeg_exe` (imageio-ffmpeg's by default). File names
+are passed through :func:`media_path`, which makes them absolute, so a user path that starts with
+``-``, contains ``:`` (protocol prefix) or shell metacharacters can never be mistaken for an option
+or protocol. ffmpeg's stderr is captured (to a temporary file, so a chatty ffmpeg can
 never deadlock a pipe) and its last meaningful line becomes the error message.
 """
 

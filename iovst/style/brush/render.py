@@ -199,12 +199,12 @@ def _tile_candidates(
 
     def pairs(radius: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(tile id, stroke, squared gap between the tile and the bbox) of overlapping pairs."""
-        l, h = lo - radius[:, None], hi + radius[:, None]
-        inside = (h[:, 0] >= 0) & (l[:, 0] <= width - 1) & (h[:, 1] >= 0) & (l[:, 1] <= height - 1)
-        x0 = torch.div(l[:, 0], tile, rounding_mode="floor").clamp(0, ntx - 1).long()
-        x1 = torch.div(h[:, 0], tile, rounding_mode="floor").clamp(0, ntx - 1).long()
-        y0 = torch.div(l[:, 1], tile, rounding_mode="floor").clamp(0, nty - 1).long()
-        y1 = torch.div(h[:, 1], tile, rounding_mode="floor").clamp(0, nty - 1).long()
+        low, high = lo - radius[:, None], hi + radius[:, None]
+        inside = (high[:, 0] >= 0) & (low[:, 0] <= width - 1) & (high[:, 1] >= 0) & (low[:, 1] <= height - 1)
+        x0 = torch.div(low[:, 0], tile, rounding_mode="floor").clamp(0, ntx - 1).long()
+        x1 = torch.div(high[:, 0], tile, rounding_mode="floor").clamp(0, ntx - 1).long()
+        y0 = torch.div(low[:, 1], tile, rounding_mode="floor").clamp(0, nty - 1).long()
+        y1 = torch.div(high[:, 1], tile, rounding_mode="floor").clamp(0, nty - 1).long()
         nx = x1 - x0 + 1
         per_stroke = torch.where(inside, nx * (y1 - y0 + 1), torch.zeros_like(nx))
         total = int(per_stroke.sum())
