@@ -123,7 +123,10 @@ class _Ops(TorchDispatchMode):
 def test_no_host_sync_in_the_loop():
     problems = [quadratic(3, torch.float32), rosenbrock]
     x = torch.full((2, N), 0.5).requires_grad_(True)
-    f = lambda: torch.stack([p(x[i]) for i, p in enumerate(problems)])
+
+    def f():
+        return torch.stack([p(x[i]) for i, p in enumerate(problems)])
+
     opt = BatchedLBFGS(x, history_size=M)
     with _Ops() as counted:
         for _ in range(2 * M):  # through a full history

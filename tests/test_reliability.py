@@ -301,6 +301,52 @@ def _calls(tree: ast.AST):
             yield node, owner, name
 
 
+def _shell_problems(node: ast.Call, owner: str, name: str) -> list[str]:
+    """A ``shell=`` argument other than ``False``, or a call that always goes through a shell
+    (``os.system``/``os.popen``/``os.spawn*``, ``subprocess.getoutput``/``getstatusoutput``)."""
+    problems = []
+    if any(
+        k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False) for k in node.keywords
+    ):
+        problems.append("shell=...")
+    if (
+        (owner, name)
+        in {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"), ("subprocess", "getstatusoutput")}
+        or name.startswith("spawn")
+        and owner == "os"
+    ):
+        problems.append(f"{owner}.{name}")
+    return problems
+
+
+def _command_problems(node: ast.Call, owner: str, name: str) -> list[str]:
+    """A ``subprocess`` call whose command is not an argument list (a list, a name or a call)."""
+    if owner != "subprocess" or name not in {"run", "Popen", "call", "check_call", "check_output"}:
+        return []
+    if not node.args or not isinstance(node.args[0], (ast.List, ast.Name, ast.Call)):
+        return [f"subprocess.{name} without an argument list"]
+    if isinstance(node.args[0], (ast.Constant, ast.JoinedStr, ast.BinOp)):
+        return ["string command"]
+    return []
+
+
+def _unpickle_problems(node: ast.Call, owner: str, name: str) -> list[str]:
+    """A load that may unpickle: ``torch.load`` without ``weights_only=True``, ``pickle.load``,
+    ``np.load``/``numpy.load`` without ``allow_pickle=False``."""
+    if name != "load":
+        return []
+    if owner == "torch" and not any(
+        k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True for k in node.keywords
+    ):
+        return ["torch.load without weights_only=True"]
+    if owner == "pickle" or (
+        owner in {"np", "numpy"}
+        and not any(k.arg == "allow_pickle" and getattr(k.value, "value", None) is False for k in node.keywords)
+    ):
+        return [f"{owner}.load may unpickle"]
+    return []
+
+
 def test_no_shell_commands_and_safe_torch_load():
     sources = sorted((ROOT / "iovst").rglob("*.py")) + [ROOT / "tools" / "killtest.py"]
     problems = []
@@ -308,35 +354,8 @@ def test_no_shell_commands_and_safe_torch_load():
         tree = ast.parse(path.read_text(), filename=str(path))
         for node, owner, name in _calls(tree):
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
-            if any(
-                k.arg == "shell" and not (isinstance(k.value, ast.Constant) and k.value.value is False)
-                for k in node.keywords
-            ):
-                problems.append(f"{where}: shell=...")
-            if (
-                (owner, name)
-                in {("os", "system"), ("os", "popen"), ("subprocess", "getoutput"), ("subprocess", "getstatusoutput")}
-                or name.startswith("spawn")
-                and owner == "os"
-            ):
-                problems.append(f"{where}: {owner}.{name}")
-            if owner == "subprocess" and name in {"run", "Popen", "call", "check_call", "check_output"}:
-                if not node.args or not isinstance(node.args[0], (ast.List, ast.Name, ast.Call)):
-                    problems.append(f"{where}: subprocess.{name} without an argument list")
-                elif isinstance(node.args[0], (ast.Constant, ast.JoinedStr, ast.BinOp)):
-                    problems.append(f"{where}: string command")
-            if owner == "torch" and name == "load":
-                ok = any(
-                    k.arg == "weights_only" and isinstance(k.value, ast.Constant) and k.value.value is True
-                    for k in node.keywords
-                )
-                if not ok:
-                    problems.append(f"{where}: torch.load without weights_only=True")
-            if name == "load" and owner in {"pickle", "np", "numpy"}:
-                if owner == "pickle" or not any(
-                    k.arg == "allow_pickle" and getattr(k.value, "value", None) is False for k in node.keywords
-                ):
-                    problems.append(f"{where}: {owner}.load may unpickle")
+            for check in (_shell_problems, _command_problems, _unpickle_problems):
+                problems += [f"{where}: {p}" for p in check(node, owner, name)]
     assert not problems, problems
     smk = "".join(p.read_text() for p in [ROOT / "Snakefile", *(ROOT / "workflow" / "rules").glob("*.smk")])
     # every path in a shell command is quoted (:q) or a number / fixed word

@@ -29,8 +29,8 @@
 
 Prints a table (one row per kill) and ``N/N recovered, K kills landed after frames were cached``;
 kills that did not happen (the run had finished, or no job was running) are listed apart. Exit
-status 0 when every check passed and at least half the kills landed after frames were cached. ``run_killtest()`` is the same thing as a function
-(``tests/test_killtest.py``).
+status 0 when every check passed and at least half the kills landed after frames were cached.
+``run_killtest()`` is the same thing as a function (``tests/test_killtest.py``).
 """
 
 from __future__ import annotations
@@ -336,6 +336,84 @@ def plan(ref: Reference, kills: int, seed: int) -> list[Kill]:
     return out
 
 
+def _remaining_jobs(kill: Kill, done: set[str], ref: Reference) -> set[str]:
+    """Where a kill goes whose planned job is already done: the reference jobs not in ``done`` of
+    ``kill.stage``, else of the next stage (in ``STAGES`` order) with any left; empty when none has."""
+    left: set[str] = set()
+    for st in STAGES[STAGES.index(kill.stage) :]:
+        left = {j for j in ref.jobs if stage_of(j) == st} - done
+        if left:
+            break
+    return left
+
+
+def _await_target(
+    r: Runner, proc: subprocess.Popen, kill: Kill, done: set[str], left: set[str], start: float, deadline: float
+) -> tuple[str, bool]:
+    """Poll until the job to kill runs: ``kill.job``, or, if it finished in an earlier segment
+    (``done``), the first running job of ``left`` (any running job when ``left`` is empty; noted in
+    ``kill.note``). Gives up when the run ends or at ``deadline`` (epoch s). Returns (the job,
+    whether it was seen running)."""
+    target = kill.job
+    while proc.poll() is None and time.time() < deadline:
+        now = running_jobs(r.work, since=start)
+        if target not in done and target in now:
+            return target, True
+        if target in done and now:  # finished earlier in this chain: see ``left``, else any
+            same = sorted(j for j in now if j in left)
+            if same or not left:
+                target = (same or sorted(now))[0]
+                kill.note = f"planned job already done, took {target}"
+                return target, True
+        time.sleep(POLL)
+    return target, False
+
+
+def _frames_logged(log: Path, start: float) -> int:
+    """How many ``frame N: computed|reused`` lines the job log ``log`` holds, 0 when it is missing or
+    was last written before ``start`` (epoch s; an earlier segment's log)."""
+    try:
+        return len(progress(log.read_text(errors="replace"))) if log.stat().st_mtime >= start else 0
+    except FileNotFoundError:
+        return 0
+
+
+def _await_frames(
+    r: Runner, proc: subprocess.Popen, kill: Kill, target: str, need: int, start: float, deadline: float
+) -> None:
+    """Poll until ``target`` has logged ``need`` frames; stop early when the run ends, at
+    ``deadline`` (epoch s), or when ``target`` stops running (noted in ``kill.note``)."""
+    log = log_dir(r.work) / f"{target}.log"
+    while proc.poll() is None and time.time() < deadline and _frames_logged(log, start) < need:
+        if target not in running_jobs(r.work, since=start):
+            kill.note = (kill.note + "; " if kill.note else "") + f"{target} ended before its frame {need} was seen"
+            break
+        time.sleep(POLL / 2)
+
+
+def _await_delay(r: Runner, proc: subprocess.Popen, kill: Kill, target: str, need: int, start: float) -> None:
+    """Wait ``kill.delay`` seconds, cut short when the run ends or when ``target`` logs its frame
+    ``need + 1`` first (this run is faster than the reference; ``need`` 0: never cut short)."""
+    log = log_dir(r.work) / f"{target}.log"
+    end = time.time() + kill.delay
+    while proc.poll() is None and time.time() < end and not (need and _frames_logged(log, start) > need):
+        time.sleep(POLL / 2)
+
+
+def _fire(r: Runner, proc: subprocess.Popen, kill: Kill, start: float) -> tuple[bool, float]:
+    """SIGKILL the run now and record in ``kill`` what was running and when; if the run had ended
+    already, record that instead. Returns (finished successfully, ``start``)."""
+    if proc.poll() is not None:
+        kill.outcome = "run finished first"
+        return proc.returncode == 0, start
+    kill.jobs = sorted(running_jobs(r.work, since=start))
+    kill.at = time.time() - start
+    kill_group(proc)
+    kill.running = sorted({stage_of(j) for j in kill.jobs})
+    kill.outcome = "hit" if kill.jobs else "between jobs"
+    return False, start
+
+
 def _segment(
     r: Runner, kill: Kill | None, first: bool, timeout: float, done: set[str], ref: Reference
 ) -> tuple[bool, float]:
@@ -356,54 +434,13 @@ def _segment(
             return False, start
         return rc == 0, start
     deadline = start + timeout
-    target, seen = kill.job, False
-    # if the planned job is done: the next job of its stage, else of the next stage with jobs left
-    left: set[str] = set()
-    for st in STAGES[STAGES.index(kill.stage) :]:
-        left = {j for j in ref.jobs if stage_of(j) == st} - done
-        if left:
-            break
-    while proc.poll() is None and time.time() < deadline:
-        now = running_jobs(r.work, since=start)
-        if target not in done and target in now:
-            seen = True
-            break
-        if target in done and now:  # finished earlier in this chain: see ``left``, else any
-            same = sorted(j for j in now if j in left)
-            if same or not left:
-                target = (same or sorted(now))[0]
-                kill.note = f"planned job already done, took {target}"
-                seen = True
-                break
-        time.sleep(POLL)
-    log = log_dir(r.work) / f"{target}.log"
-
-    def frames_logged() -> int:
-        try:
-            return len(progress(log.read_text(errors="replace"))) if log.stat().st_mtime >= start else 0
-        except FileNotFoundError:
-            return 0
-
+    target, seen = _await_target(r, proc, kill, done, _remaining_jobs(kill, done, ref), start, deadline)
     need = min(kill.after, len(ref.frame_times.get(target, [])))
     if seen and need:
-        while proc.poll() is None and time.time() < deadline and frames_logged() < need:
-            if target not in running_jobs(r.work, since=start):
-                kill.note = (kill.note + "; " if kill.note else "") + f"{target} ended before its frame {need} was seen"
-                break
-            time.sleep(POLL / 2)
-    if seen:  # the delay, cut short when the next frame ends first (this run is faster than the reference)
-        end = time.time() + kill.delay
-        while proc.poll() is None and time.time() < end and not (need and frames_logged() > need):
-            time.sleep(POLL / 2)
-    if proc.poll() is not None:
-        kill.outcome = "run finished first"
-        return proc.returncode == 0, start
-    kill.jobs = sorted(running_jobs(r.work, since=start))
-    kill.at = time.time() - start
-    kill_group(proc)
-    kill.running = sorted({stage_of(j) for j in kill.jobs})
-    kill.outcome = "hit" if kill.jobs else "between jobs"
-    return False, start
+        _await_frames(r, proc, kill, target, need, start, deadline)
+    if seen:
+        _await_delay(r, proc, kill, target, need, start)
+    return _fire(r, proc, kill, start)
 
 
 def _charge(k: Kill, before: dict[str, str], after: dict[str, list[str]]) -> list[str]:
@@ -443,27 +480,33 @@ def _charge(k: Kill, before: dict[str, str], after: dict[str, list[str]]) -> lis
     return problems
 
 
-def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: Path, *, timeout: float) -> dict:
-    """Apply ``kills`` one after another to one render in ``work``, recover, check."""
-    r = setup(work, clip, style)
-    segments: list[tuple[dict[str, str], Kill | None]] = []  # (logs of the jobs run, the kill ending it)
+Segment = tuple[dict[str, str], Kill | None]  # (logs of the jobs run in it, the kill ending it)
+
+
+def _run_segments(r: Runner, ref: Reference, kills: list[Kill], *, timeout: float) -> tuple[list[Segment], bool]:
+    """Run the render of ``r`` through ``kills`` (each recovery run killed at the next one; the
+    kills left when the run completes first are marked so), then recover to the end if needed.
+    Returns (the segments, whether the run completed)."""
+    segments: list[Segment] = []
     done: set[str] = set()
-    finished = False
     for j, k in enumerate(kills):
         ok, start = _segment(r, k, first=(j == 0), timeout=timeout, done=done, ref=ref)
-        logs = job_logs(work, start)  # at the kill: the killed jobs' logs before their rerun
+        logs = job_logs(r.work, start)  # at the kill: the killed jobs' logs before their rerun
         segments.append((logs, k if k.outcome in ("hit", "between jobs") else None))
         done |= set(logs) - set(k.jobs)
         if ok:
-            finished = True
             for rest in kills[j + 1 :]:
                 rest.outcome = "run finished first"
-            break
-    if not finished:
-        ok, start = _segment(r, None, first=False, timeout=timeout, done=done, ref=ref)
-        segments.append((job_logs(work, start), None))
-        finished = ok
-    problems = [] if finished else ["the run did not complete after recovery"]
+            return segments, True
+    ok, start = _segment(r, None, first=False, timeout=timeout, done=done, ref=ref)
+    segments.append((job_logs(r.work, start), None))
+    return segments, ok
+
+
+def _charge_segments(segments: list[Segment]) -> list[str]:
+    """Charge every kill (``_charge``) with the logs of the jobs' runs in the later segments;
+    return problems, among them a killed job that recomputed more than 1 frame."""
+    problems = []
     for i, (logs, k) in enumerate(segments):
         if k is None:
             continue
@@ -474,7 +517,13 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
         problems += _charge(k, logs, later)
         if k.worst_job > 1:
             problems.append(f"kill {k.index}: {k.worst_job} frames of one killed job recomputed")
-    # no job runs again after it finished; every job of the reference ran
+    return problems
+
+
+def _job_run_problems(segments: list[Segment], ref: Reference, finished: bool) -> list[str]:
+    """No job runs again after it finished; every job of the reference ran (checked when the run
+    ``finished``)."""
+    problems = []
     for i, (logs, k) in enumerate(segments):
         for job in logs:
             if (k is None or job not in k.jobs) and any(job in nxt for nxt, _ in segments[i + 1 :]):
@@ -482,6 +531,16 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
     ran = {j for logs, _ in segments for j in logs}
     if finished and set(ref.jobs) - ran:
         problems.append(f"jobs never run: {sorted(set(ref.jobs) - ran)[:5]}")
+    return problems
+
+
+def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: Path, *, timeout: float) -> dict:
+    """Apply ``kills`` one after another to one render in ``work``, recover, check."""
+    r = setup(work, clip, style)
+    segments, finished = _run_segments(r, ref, kills, timeout=timeout)
+    problems = [] if finished else ["the run did not complete after recovery"]
+    problems += _charge_segments(segments)
+    problems += _job_run_problems(segments, ref, finished)
     differ = _compare(work, ref) if finished else []
     problems += (_check_results(work) if finished else []) + differ
     for _, k in segments:
