@@ -130,25 +130,27 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def _known_command(argv: list[str]) -> str | None:
+    """The first non-option word of ``argv`` if it is one of :data:`COMMANDS` (its module then adds
+    its arguments to the parser), else None."""
     command = next((a for a in argv if not a.startswith("-")), None)
     if command is not None and command not in COMMANDS:
         command = None
-    parser = build_parser(command)
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return 2
-    terminal = _log_to(args.log) if args.log else None
+    return command
 
-    def error(msg: str) -> None:
-        line = f"iovst {args.command}: error: {msg}"
-        print(line, file=sys.stderr, flush=True)
-        if terminal is not None:
-            os.write(terminal, f"{line}\n".encode())
 
-    _setup_logging(args.verbose)
+def _report(command: str, terminal: int | None, msg: str) -> None:
+    """Print ``iovst <command>: error: <msg>`` to stderr and, under ``--log``, also to the original
+    stderr (file descriptor ``terminal``)."""
+    line = f"iovst {command}: error: {msg}"
+    print(line, file=sys.stderr, flush=True)
+    if terminal is not None:
+        os.write(terminal, f"{line}\n".encode())
+
+
+def _setup_torch(args: argparse.Namespace) -> None:
+    """Flush denormals (torch commands, or any with ``--threads``) and set ``--threads``; torch is
+    imported only then."""
     if args.threads > 0 or args.command in TORCH_COMMANDS:
         import torch
 
@@ -156,32 +158,58 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_flush_denormal(True)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
+
+
+def _run(args: argparse.Namespace, output: str | None) -> int | None:
+    """Mark the job's ``output`` started, claim a free GPU for GPU commands, and run the command's
+    module; its return value."""
+    if output:
+        from .resources import record_start
+
+        record_start(output)
+    if args.command in GPU_COMMANDS:
+        # several GPUs on one workstation: take a free one before CUDA is initialised
+        from .runtime.gpuslots import claim_gpu_from_env
+
+        claim_gpu_from_env()
+    return importlib.import_module(module_of(args.command)).run(args)
+
+
+def _cache_error_message(exc: CacheError, args: argparse.Namespace) -> tuple[CacheError, str]:
+    """The error to report for ``exc`` (meta.json to blame for a damaged extraction) and its
+    message; the damaged file it names is deleted, and the message says so."""
+    if isinstance(exc, FrameError) and getattr(args, "meta", None):
+        exc = _damaged_extraction(exc, args.meta)
+    msg = str(exc)
+    if exc.path is not None and _remove_corrupt(exc.path):
+        msg += (
+            "; removed it so that it is regenerated: run the same snakemake command again "
+            "(with --rerun-incomplete after a crash)"
+        )
+    return exc, msg
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``iovst`` with ``argv`` (default ``sys.argv[1:]``); the exit status (2 for no command)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_known_command(argv))
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    terminal = _log_to(args.log) if args.log else None
+    _setup_logging(args.verbose)
+    _setup_torch(args)
     # the job's output: next to it, a marker tells a retry why this attempt ended (iovst.resources)
     output = args.meta if args.command == "extract" else getattr(args, "out", None)
     try:
-        if output:
-            from .resources import record_start
-
-            record_start(output)
-        if args.command in GPU_COMMANDS:
-            # several GPUs on one workstation: take a free one before CUDA is initialised
-            from .runtime.gpuslots import claim_gpu_from_env
-
-            claim_gpu_from_env()
-        rc = importlib.import_module(module_of(args.command)).run(args)
+        rc = _run(args, output)
     except CacheError as exc:
-        if isinstance(exc, FrameError) and getattr(args, "meta", None):
-            exc = _damaged_extraction(exc, args.meta)
-        msg = str(exc)
-        if exc.path is not None and _remove_corrupt(exc.path):
-            msg += (
-                "; removed it so that it is regenerated: run the same snakemake command again "
-                "(with --rerun-incomplete after a crash)"
-            )
-        error(msg)
+        exc, msg = _cache_error_message(exc, args)
+        _report(args.command, terminal, msg)
         return exc.exit_code
     except IovstError as exc:
-        error(str(exc))
+        _report(args.command, terminal, str(exc))
         return exc.exit_code
     except Exception as exc:  # a bug (or out of memory): traceback to the log, one line to the terminal
         if output and isinstance(exc, (MemoryError, RuntimeError)):
@@ -190,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
             record_failure(output, exc)
         if terminal is not None:
             why = (str(exc).splitlines() or [""])[0][:200]
-            error(f"internal error ({exc.__class__.__name__}: {why}); traceback in '{args.log}'")
+            _report(
+                args.command, terminal, f"internal error ({exc.__class__.__name__}: {why}); traceback in '{args.log}'"
+            )
         raise
     return int(rc or 0)
 

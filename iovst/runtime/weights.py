@@ -105,6 +105,67 @@ def read_state_dict(path: Path, *, mmap: bool = False) -> dict[str, torch.Tensor
     return obj
 
 
+def _read_cached(f: Path, model: str) -> dict[str, torch.Tensor]:
+    """The state dict in ``model``'s cached torchvision checkpoint ``f``; corrupt is an :class:`InputError`."""
+    try:
+        return torch.load(f, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise InputError(
+            f"weights '{f}': cached {model} checkpoint is corrupt ({exc.__class__.__name__}); "
+            "delete it and run 'iovst weights fetch'"
+        ) from None
+
+
+def _try_download(model: str, spec: str, f: Path) -> dict[str, torch.Tensor] | None:
+    """:func:`download` ``model``'s pretrained state dict; on failure None for ``spec`` ``auto``,
+    an :class:`InputError` (naming the cache file ``f``) for ``imagenet``."""
+    try:
+        return download(model)
+    except Exception as exc:
+        if spec == "imagenet":
+            raise InputError(
+                f"weights for {model}: pretrained weights not in cache ({f}) and download failed "
+                f"({exc.__class__.__name__}); run 'iovst weights fetch' where there is internet"
+            ) from None
+        return None
+
+
+def _pretrained(model: str, spec: str, seed: int) -> tuple[dict[str, torch.Tensor] | None, WeightsInfo]:
+    """``spec`` ``auto`` / ``imagenet``: the pretrained state dict (cache, else download unless
+    :func:`offline`) and its info; for ``auto`` without one, None and the seeded-random info with
+    its warning. ``imagenet`` unavailable is an :class:`InputError`."""
+    f = cached_file(model)
+    state: dict[str, torch.Tensor] | None = None
+    if f.is_file():
+        state = _read_cached(f, model)
+    elif not offline():
+        state = _try_download(model, spec, f)
+    elif spec == "imagenet":
+        raise InputError(f"weights for {model}: not in cache ({f}) and IOVST_OFFLINE is set; run 'iovst weights fetch'")
+    if state is None:
+        return None, WeightsInfo(
+            model,
+            "random",
+            f"seed={seed}",
+            warning=f"no pretrained {model} weights (not cached at {f}, not downloadable): using "
+            f"SEEDED RANDOM weights - results are NOT a real stylization/flow",
+        )
+    return state, WeightsInfo(model, "imagenet", str(f))
+
+
+def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], info: WeightsInfo, model: str) -> None:
+    """``module.load_state_dict(state, strict=True)``; a mismatch is an :class:`InputError` naming
+    the weights file (``info``) and the first missing / unexpected keys."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()
+        msg = "; ".join(line.strip() for line in first[1:3]) or first[0]
+        raise InputError(
+            f"weights '{info.source if info.source != 'imagenet' else info.detail}': not {model} weights ({msg[:200]})"
+        ) from None
+
+
 def load_into(
     module: torch.nn.Module,
     *,
@@ -129,38 +190,7 @@ def load_into(
     state: dict[str, torch.Tensor] | None = None
     info: WeightsInfo
     if spec in ("auto", "imagenet"):
-        f = cached_file(model)
-        if f.is_file():
-            try:
-                state = torch.load(f, map_location="cpu", weights_only=True)
-                info = WeightsInfo(model, "imagenet", str(f))
-            except Exception as exc:
-                raise InputError(
-                    f"weights '{f}': cached {model} checkpoint is corrupt ({exc.__class__.__name__}); delete it and run 'iovst weights fetch'"
-                ) from None
-        elif not offline():
-            try:
-                state = download(model)
-                info = WeightsInfo(model, "imagenet", str(f))
-            except Exception as exc:
-                if spec == "imagenet":
-                    raise InputError(
-                        f"weights for {model}: pretrained weights not in cache ({f}) and download failed "
-                        f"({exc.__class__.__name__}); run 'iovst weights fetch' where there is internet"
-                    ) from None
-                state = None
-        elif spec == "imagenet":
-            raise InputError(
-                f"weights for {model}: not in cache ({f}) and IOVST_OFFLINE is set; run 'iovst weights fetch'"
-            )
-        if state is None:
-            info = WeightsInfo(
-                model,
-                "random",
-                f"seed={seed}",
-                warning=f"no pretrained {model} weights (not cached at {f}, not downloadable): using "
-                f"SEEDED RANDOM weights - results are NOT a real stylization/flow",
-            )
+        state, info = _pretrained(model, spec, seed)
     elif spec == "random":
         info = WeightsInfo(model, "random", f"seed={seed}")
     else:
@@ -176,14 +206,7 @@ def load_into(
 
     if adapt is not None:
         state = adapt(state)
-    try:
-        module.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).splitlines()
-        msg = "; ".join(line.strip() for line in first[1:3]) or first[0]
-        raise InputError(
-            f"weights '{info.source if info.source != 'imagenet' else info.detail}': not {model} weights ({msg[:200]})"
-        ) from None
+    _load_strict(module, state, info, model)
     return info
 
 

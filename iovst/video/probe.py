@@ -226,6 +226,118 @@ def _frame_rate(stream: Any, deltas: list[int]) -> tuple[Fraction, bool]:
     raise ValueError("no frame rate")
 
 
+def _check_file(p: Path, name: str) -> None:
+    """Raise :class:`InputError` (``name`` leads the message) unless ``p`` is a non-empty regular file."""
+    if not p.exists():
+        raise InputError(f"{name}: file not found")
+    if not p.is_file():
+        raise InputError(f"{name}: not a regular file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{name}: empty file (0 bytes)")
+
+
+def _open(p: Path, name: str) -> Any:
+    """``av.open`` of ``p`` (resolved); ffmpeg's header errors as a one-line :class:`InputError`."""
+    try:
+        return av.open(str(p.resolve()))
+    except av.error.EOFError:
+        raise InputError(f"{name}: not a readable video (end of file in the header: truncated, or no frames)") from None
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{name}: not a readable video ({exc.strerror or exc})") from None
+
+
+def _video_stream(container: Any, name: str) -> Any:
+    """The first video stream that is not cover art; :class:`InputError` listing what is there if none."""
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    if not videos:
+        kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
+        kinds = kinds or ["no streams at all: an empty or zero-frame file"]
+        raise InputError(f"{name}: no video stream (found: {', '.join(kinds)})")
+    return videos[0]
+
+
+def _decode_start(container: Any, vs: Any, name: str) -> tuple[Any, Fraction, bool]:
+    """First decoded frame of ``vs`` and its exact rate (frames/s) and VFR flag
+    (:func:`_scan`, :func:`_frame_rate`); undecodable, zero frames or no rate is an :class:`InputError`."""
+    try:
+        deltas, first = _scan(container, vs)
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{name}: undecodable video stream ({exc.strerror or exc})") from None
+    if first is None:
+        raise InputError(f"{name}: video stream has zero decodable frames")
+    try:
+        fps, vfr = _frame_rate(vs, deltas)
+    except ValueError:
+        raise InputError(f"{name}: frame rate unknown") from None
+    return first, fps, vfr
+
+
+def _timing(container: Any, vs: Any, tb: Fraction, fps: Fraction, vfr: bool) -> tuple[float, float, int]:
+    """``(duration, start_time, frame_count)`` of ``vs`` (time base ``tb`` seconds/tick): seconds,
+    seconds relative to the container start, and the decode-free frame estimate (container index,
+    else duration x ``fps``)."""
+    duration = _seconds(vs.duration, tb)
+    if duration is None and container.duration is not None:
+        duration = container.duration / av.time_base
+    start = _seconds(vs.start_time, tb) or 0.0
+    if container.start_time is not None:
+        start -= container.start_time / av.time_base
+    frames = int(vs.frames or 0)
+    if vfr or frames <= 0:
+        frames = max(1, math.floor((duration or 0.0) * fps + Fraction(1, 2)))
+    if not duration:
+        duration = float(frames / fps)
+    return float(duration), float(start), frames
+
+
+def _audio(container: Any) -> tuple[Any, float | None]:
+    """The first audio stream (None if none) and its duration in seconds (the container's if the
+    stream has none; None if neither is known)."""
+    audio = container.streams.audio[0] if container.streams.audio else None
+    audio_duration = None
+    if audio is not None:
+        if audio.time_base:
+            audio_duration = _seconds(audio.duration, Fraction(audio.time_base))
+        if audio_duration is None and container.duration is not None:
+            audio_duration = container.duration / av.time_base
+    return audio, audio_duration
+
+
+def _info(p: Path, container: Any, name: str) -> VideoInfo:
+    """Probe the open ``container`` of ``p`` (ffmpeg errors propagate to :func:`probe`)."""
+    vs = _video_stream(container, name)
+    cc = vs.codec_context
+    tb = Fraction(vs.time_base)
+    first, fps, vfr = _decode_start(container, vs, name)
+    duration, start, frames = _timing(container, vs, tb, fps, vfr)
+    audio, audio_duration = _audio(container)
+    pix_fmt = first.format.name
+    bit_depth = max(c.bits for c in first.format.components)
+    sar = Fraction(vs.sample_aspect_ratio or cc.sample_aspect_ratio or 1)
+    return VideoInfo(
+        path=str(p),
+        stream_index=vs.index,
+        fps=fps,
+        vfr=vfr,
+        frame_count=frames,
+        width=first.width,
+        height=first.height,
+        sar=sar if sar > 0 else Fraction(1),
+        rotation=_rotation(vs, first),
+        duration=duration,
+        start_time=start,
+        has_audio=audio is not None,
+        audio_codec=audio.codec_context.codec.canonical_name if audio is not None else None,
+        audio_duration=audio_duration,
+        pix_fmt=pix_fmt,
+        bit_depth=int(bit_depth),
+        color_primaries=PRIMARIES.get(int(cc.color_primaries)),
+        color_transfer=TRANSFERS.get(int(cc.color_trc)),
+        color_space=SPACES.get(int(cc.colorspace)),
+        color_range=RANGES.get(int(cc.color_range)),
+    )
+
+
 def probe(path: str | Path) -> VideoInfo:
     """Probe ``path`` (any container/codec ffmpeg reads).
 
@@ -235,82 +347,10 @@ def probe(path: str | Path) -> VideoInfo:
     """
     p = Path(path)
     name = f"video '{p}'"
-    if not p.exists():
-        raise InputError(f"{name}: file not found")
-    if not p.is_file():
-        raise InputError(f"{name}: not a regular file")
-    if p.stat().st_size == 0:
-        raise InputError(f"{name}: empty file (0 bytes)")
-    try:
-        container = av.open(str(p.resolve()))
-    except av.error.EOFError:
-        raise InputError(f"{name}: not a readable video (end of file in the header: truncated, or no frames)") from None
-    except av.error.FFmpegError as exc:
-        raise InputError(f"{name}: not a readable video ({exc.strerror or exc})") from None
+    _check_file(p, name)
+    container = _open(p, name)
     try:
         with container:
-            videos = [
-                s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic
-            ]  # skip cover art
-            if not videos:
-                kinds = sorted({"cover art" if s.type == "video" else s.type for s in container.streams})
-                kinds = kinds or ["no streams at all: an empty or zero-frame file"]
-                raise InputError(f"{name}: no video stream (found: {', '.join(kinds)})")
-            vs = videos[0]
-            cc = vs.codec_context
-            tb = Fraction(vs.time_base)
-            try:
-                deltas, first = _scan(container, vs)
-            except av.error.FFmpegError as exc:
-                raise InputError(f"{name}: undecodable video stream ({exc.strerror or exc})") from None
-            if first is None:
-                raise InputError(f"{name}: video stream has zero decodable frames")
-            try:
-                fps, vfr = _frame_rate(vs, deltas)
-            except ValueError:
-                raise InputError(f"{name}: frame rate unknown") from None
-            duration = _seconds(vs.duration, tb)
-            if duration is None and container.duration is not None:
-                duration = container.duration / av.time_base
-            start = _seconds(vs.start_time, tb) or 0.0
-            if container.start_time is not None:
-                start -= container.start_time / av.time_base
-            frames = int(vs.frames or 0)
-            if vfr or frames <= 0:
-                frames = max(1, math.floor((duration or 0.0) * fps + Fraction(1, 2)))
-            if not duration:
-                duration = float(frames / fps)
-            audio = container.streams.audio[0] if container.streams.audio else None
-            audio_duration = None
-            if audio is not None:
-                if audio.time_base:
-                    audio_duration = _seconds(audio.duration, Fraction(audio.time_base))
-                if audio_duration is None and container.duration is not None:
-                    audio_duration = container.duration / av.time_base
-            pix_fmt = first.format.name
-            bit_depth = max(c.bits for c in first.format.components)
-            sar = Fraction(vs.sample_aspect_ratio or cc.sample_aspect_ratio or 1)
-            return VideoInfo(
-                path=str(p),
-                stream_index=vs.index,
-                fps=fps,
-                vfr=vfr,
-                frame_count=frames,
-                width=first.width,
-                height=first.height,
-                sar=sar if sar > 0 else Fraction(1),
-                rotation=_rotation(vs, first),
-                duration=float(duration),
-                start_time=float(start),
-                has_audio=audio is not None,
-                audio_codec=audio.codec_context.codec.canonical_name if audio is not None else None,
-                audio_duration=audio_duration,
-                pix_fmt=pix_fmt,
-                bit_depth=int(bit_depth),
-                color_primaries=PRIMARIES.get(int(cc.color_primaries)),
-                color_transfer=TRANSFERS.get(int(cc.color_trc)),
-                color_space=SPACES.get(int(cc.colorspace)),
-                color_range=RANGES.get(int(cc.color_range)),
-            )
+            return _info(p, container, name)
     except av.error.FFmpegError as exc:
         raise InputError(f"{name}: not a readable video ({exc.strerror or exc})") from None
