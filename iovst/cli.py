@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "multipass": "one chunk of one multipass round (temporal consistency)",
     "encode": "encode frames to H.264 at the source's exact fps, with its audio",
     "metrics": "warping error and style/content losses of a finished run",
+    "status": "progress of a render (also while it runs) and its ETA",
     "weights": "prefetch / inspect pretrained weights (VGG-19, RAFT)",
     "demo-data": "generate the demo clip (with audio) and style image",
 }

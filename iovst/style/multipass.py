@@ -35,6 +35,7 @@ from ..config import StageParams
 from ..errors import InputError
 from ..flow.flowstore import FlowStore, LongtermStore, MaskStore
 from ..flow.warp import warp
+from ..progress import ChunkProgress
 from ..storage import h5io
 from ..storage.cache import FrameCache, hash_arrays, make_key
 from ..tensors import to_image, to_tensor
@@ -133,6 +134,7 @@ def run_chunk(
     direction = "from_prev" if round_ % 2 == 1 else "from_next"
     sign = -1 if round_ % 2 == 1 else 1
 
+    progress = ChunkProgress(len(frames))
     for i in sweep_order(frames, round_):
         t0 = time.perf_counter()
         content = read_frame(frames_dir, i)
@@ -173,9 +175,11 @@ def run_chunk(
             )
             result = _f16(to_image(out))
             # log before caching: a kill between the two is counted as (at most) one recomputation
-            log.info("frame %d: computed (%.1f s, %d temporal terms)", i, time.perf_counter() - t0, len(temporal))
+            dt = time.perf_counter() - t0
+            log.info("frame %d: computed (%.1f s, %d temporal terms); %s", i, dt, len(temporal), progress.step(dt))
             cache.put(key, result)
         else:
+            progress.step()
             log.info("frame %d: reused", i)
         current[i] = result
     out_frames = np.stack([current[i] for i in frames])

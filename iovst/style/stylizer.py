@@ -28,6 +28,7 @@ import torch
 from ..config import StageParams, StylizeParams
 from ..errors import CacheError, ConfigError, InputError
 from ..flow.flowstore import FlowStore, MaskStore
+from ..progress import ChunkProgress
 from ..runtime.weights import WeightsInfo, set_torch_home
 from ..storage import h5io
 from ..storage.cache import FrameCache, hash_arrays, make_key
@@ -183,18 +184,21 @@ class GatysStylizer:
         self, chunk: Chunk, *, cache: FrameCache, keys: FrameKeys
     ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         results = []
+        progress = ChunkProgress(len(chunk.indices))
         for i in chunk.indices:
             frame = chunk.frame(i)
             fseed, key = keys(i, frame)
             out = cache.get(key, shape=frame.shape)
             if out is not None:
+                progress.step()
                 log.info("frame %d: reused", i)
             else:
                 t = time.perf_counter()
                 image = self.refine(to_tensor(frame), init=None, iterations=self.params.iterations, seed=fseed)
                 out = to_image(image).astype(np.float16)
                 # log before caching: a kill between the two counts as (at most) one recomputed frame
-                log.info("frame %d: computed (%.1f s)", i, time.perf_counter() - t)
+                dt = time.perf_counter() - t
+                log.info("frame %d: computed (%.1f s); %s", i, dt, progress.step(dt))
                 cache.put(key, out)
             results.append(out.astype(np.float32))
         return results, {}
@@ -288,6 +292,7 @@ class BrushStylizer(GatysStylizer):
     ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         strokes = _prev_strokes(chunk.prev, first=chunk.indices.start) if chunk.prev else None
         results = []
+        progress = ChunkProgress(len(chunk.indices))
         with FlowStore(chunk.flow) as flows, MaskStore(chunk.masks) as masks:
             for i in chunk.indices:
                 frame = chunk.frame(i)
@@ -304,6 +309,7 @@ class BrushStylizer(GatysStylizer):
                 fseed, key = keys(i, frame, inputs)
                 hit = cache.get(key)
                 if hit is not None:
+                    progress.step()
                     log.info("frame %d: reused", i)
                     out, strokes = _unpack(hit, chunk.hw)
                 else:
@@ -311,7 +317,8 @@ class BrushStylizer(GatysStylizer):
                     image, strokes = self.paint(frame, seed=fseed, prev=strokes, flow=flow, reliability=rel)
                     out = image.astype(np.float16)
                     # log before caching: a kill between the two counts as (at most) one recomputed frame
-                    log.info("frame %d: computed (%.1f s, %d strokes)", i, time.perf_counter() - t, len(strokes))
+                    dt = time.perf_counter() - t
+                    log.info("frame %d: computed (%.1f s, %d strokes); %s", i, dt, len(strokes), progress.step(dt))
                     cache.put(key, _pack(out, strokes))
                 results.append(out.astype(np.float32))
         return results, {"strokes_last": strokes}
