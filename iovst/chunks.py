@@ -22,6 +22,18 @@ def chunk_frames(k: int, chunk_size: int, n_frames: int) -> range:
     return range(k * chunk_size, min((k + 1) * chunk_size, n_frames))
 
 
+def check_chunk_arg(chunk: int, chunk_size: int, n_frames: int) -> None:
+    """A command's ``--chunk``/``--chunk-size`` must name a chunk of an ``n_frames`` video.
+
+    Raises:
+        InputError: one line naming ``--chunk``.
+    """
+    from .errors import InputError
+
+    if chunk_size < 1 or not 0 <= chunk < n_chunks(n_frames, chunk_size):
+        raise InputError(f"--chunk {chunk}: out of range for {n_frames} frames / chunk size {chunk_size}")
+
+
 def chunk_of(frame: int, chunk_size: int) -> int:
     """Chunk index holding ``frame``."""
     return frame // chunk_size

@@ -6,7 +6,6 @@ import argparse
 
 from .. import chunks
 from ..config import load_stage_params
-from ..errors import InputError
 from ..flow.estimate import flow_chunk
 from ..storage.meta import load_meta
 
@@ -29,8 +28,7 @@ def run(args: argparse.Namespace) -> int:
     set_torch_home(params.model["torch_home"])
     meta = load_meta(args.meta)
     n_frames = meta["frame_count"]
-    if args.chunk_size < 1 or not 0 <= args.chunk < chunks.n_chunks(n_frames, args.chunk_size):
-        raise InputError(f"--chunk {args.chunk}: out of range for {n_frames} frames / chunk size {args.chunk_size}")
+    chunks.check_chunk_arg(args.chunk, args.chunk_size, n_frames)
     flow_chunk(
         frames_dir=args.frames_dir,
         n_frames=n_frames,

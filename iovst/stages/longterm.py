@@ -6,7 +6,6 @@ import argparse
 
 from .. import chunks
 from ..config import load_stage_params
-from ..errors import InputError
 from ..flow.longterm import longterm_chunk
 from ..storage.meta import load_meta
 
@@ -23,8 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     meta = load_meta(args.meta)
     n_frames = meta["frame_count"]
-    if args.chunk_size < 1 or not 0 <= args.chunk < chunks.n_chunks(n_frames, args.chunk_size):
-        raise InputError(f"--chunk {args.chunk}: out of range for {n_frames} frames / chunk size {args.chunk_size}")
+    chunks.check_chunk_arg(args.chunk, args.chunk_size, n_frames)
     longterm_chunk(
         mask_paths=args.masks,
         n_frames=n_frames,
