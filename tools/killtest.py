@@ -552,10 +552,12 @@ def run_chain(work: Path, ref: Reference, kills: list[Kill], clip: Path, style: 
 
 def decoded(mp4: Path, out: Path) -> bytes:
     """All frames of ``mp4`` decoded to raw rgb24 bytes (via ``out``, a scratch file)."""
+    import ffmpeg as graph
+
     from iovst.video import ffmpeg
 
     ffmpeg.run(
-        ["-i", ffmpeg.media_path(mp4), "-f", "rawvideo", "-pix_fmt", "rgb24", ffmpeg.media_path(out)],
+        graph.input(ffmpeg.media_path(mp4)).output(ffmpeg.media_path(out), f="rawvideo", pix_fmt="rgb24"),
         context=f"decode '{mp4}'",
     )
     data = out.read_bytes()
