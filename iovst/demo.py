@@ -37,15 +37,15 @@ PALETTE = np.array(
 )
 
 
-def demo_frames(n_frames: int, size: tuple[int, int], seed: int) -> Iterator[np.ndarray]:
-    """``n_frames`` ``(H, W, 3)`` float32 frames in ``[0, 1]``: pan + zoom over the astronaut photo
-    and a moving occluding disc."""
+def demo_frames(n_frames: int, size: tuple[int, int], seed: int, *, photo: str = "astronaut") -> Iterator[np.ndarray]:
+    """``n_frames`` ``(H, W, 3)`` float32 frames in ``[0, 1]``: pan + zoom over ``skimage.data``'s
+    RGB photo ``photo`` and a moving occluding disc."""
     import cv2
     import skimage.data
 
     height, width = size
     rng = np.random.default_rng(seed)
-    photo = skimage.data.astronaut().astype(np.float32) / 255.0  # (512, 512, 3)
+    photo = getattr(skimage.data, photo)()[..., :3].astype(np.float32) / 255.0  # astronaut: (512, 512, 3)
     # pre-shrink so the per-frame warp never downsamples by more than ~1.5x (no aliasing)
     shrink = min(1.0, 1.5 * max(height, width) / (0.6 * photo.shape[1]))
     photo = cv2.resize(photo, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
@@ -80,6 +80,7 @@ def make_demo_clip(
     audio: bool = True,
     seed: int = 0,
     crf: int = 10,
+    photo: str = "astronaut",
 ) -> None:
     """Write a demo H.264 MP4 to ``path`` (atomically).
 
@@ -89,6 +90,7 @@ def make_demo_clip(
         fps: exact frame rate.
         audio: add a 440 Hz sine (AAC) lasting exactly ``n_frames / fps`` seconds.
         seed: varies the camera path.
+        photo: the ``skimage.data`` RGB photo the camera moves over.
         crf: libx264 quality (lower: closer to lossless, larger file).
     """
     height, width = size
@@ -105,7 +107,7 @@ def make_demo_clip(
         )
         options.update(acodec="aac", audio_bitrate="48k")
     with atomic_path(path) as tmp:
-        frames = (to_uint8(f) for f in demo_frames(n_frames, size, seed))
+        frames = (to_uint8(f) for f in demo_frames(n_frames, size, seed, photo=photo))
         ffmpeg.pipe_frames(
             graph.output(*streams, ffmpeg.media_path(tmp), **options), frames, context=f"demo clip '{path}'"
         )
