@@ -135,6 +135,17 @@ def _round0(frames: np.ndarray, seed: int) -> np.ndarray:
     return np.clip(frames + noise, 0, 1).astype(np.float32)
 
 
+def test_metrics_measure_no_pair_across_the_cut(spliced):
+    from iovst.metrics import run_metrics
+
+    s, _ = spliced
+    chunk = s["d"] / "metrics_r0.h5"
+    h5io.write_frames(chunk, s["clip"].frames, first_frame=0)
+    files = {"chunk_paths": [chunk], "flow_paths": s["flow"], "mask_paths": s["masks"]}
+    assert run_metrics(**files)["pairs"] == 5
+    assert run_metrics(**files, cuts=Cuts.load(s["cuts"]))["pairs"] == 4
+
+
 def test_no_warp_across_the_cut_and_shots_as_without_it(spliced):
     s, alone = spliced
     frames = s["clip"].frames
