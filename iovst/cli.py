@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "extract": "probe a video and decode its frames losslessly at the processing size",
     "flow": "optical flow (RAFT / DIS) for one chunk of frame pairs, into HDF5",
     "masks": "reliability masks (Ruder et al.) for one flow chunk, into HDF5",
+    "cuts": "scene cuts of a video (offset-1 masks + colour histograms), into cuts.json",
     "longterm": "closest-first long-term weights per target frame, into HDF5",
     "flow-preview": "colour-coded flow + mask preview video",
     "stylize": "independent per-frame stylization of one chunk (round 0)",

@@ -37,21 +37,26 @@ class Stage:
             does not track imported package code, so the version travels in the rule's ``params:``).
         keys: the config keys it reads: a section (``"flow"``), one key of a section
             (``"model.torch_home"``) or a top-level scalar (``"seed"``).
+        exclude: keys of those sections it does not read (``"flow.cuts"``): left out of its
+            params (the typed field is ``None``), so changing them does not rerun it.
     """
 
     version: int
     keys: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
 
 
 #: stage -> its config keys, declared once: the rule's ``params:`` (a change reruns exactly the
 #: dependent jobs), the command's ``--params`` and, through them, the per-frame cache keys.
 STAGES: dict[str, Stage] = {
     "extract": Stage(1, ("extract",)),
-    "flow": Stage(1, ("flow", "model.torch_home")),
+    "flow": Stage(1, ("flow", "model.torch_home"), exclude=("flow.cuts",)),
     "masks": Stage(1, ("masks",)),
-    "longterm": Stage(1, ("flow.offsets", "multipass.offsets")),
-    "stylize": Stage(2, ("stylize", "model", "seed")),  # 2: batched L-BFGS; luminance-only original_colors
-    "multipass": Stage(2, ("stylize", "multipass", "model", "seed")),  # 2: as stylize
+    "cuts": Stage(1, ("flow.cuts",)),
+    "longterm": Stage(2, ("flow.offsets", "multipass.offsets")),  # 2: zero across scene cuts
+    # 3: brush chunks hold the stroke paintings, brush original_colors; scene cuts
+    "stylize": Stage(3, ("stylize", "model", "seed")),  # 2: batched L-BFGS; luminance-only original_colors
+    "multipass": Stage(3, ("stylize", "multipass", "model", "seed")),  # 3: brush content = painting; cuts
     "encode": Stage(1, ("encode",)),
 }
 
@@ -304,6 +309,15 @@ class ExtractParams:
 
 
 @dataclass(frozen=True)
+class CutsParams:
+    """``flow.cuts``: scene-cut detection (:mod:`iovst.flow.cuts`)."""
+
+    detect: bool  #: detect cuts at all
+    reliable_below: float  #: reliable-pixel fraction of the offset-1 pair below which it may be a cut
+    histogram_above: float  #: colour-histogram distance above which it may be a cut
+
+
+@dataclass(frozen=True)
 class FlowParams:
     """``flow``: optical flow estimation."""
 
@@ -314,6 +328,7 @@ class FlowParams:
     batch_size: int  #: frame pairs per RAFT forward
     dis_preset: str  #: OpenCV DIS preset
     preview: bool  #: also write the flow preview video
+    cuts: CutsParams | None  #: scene-cut detection; ``None`` in the flow stage's params (not read there)
 
 
 @dataclass(frozen=True)
@@ -410,7 +425,10 @@ SECTIONS: dict[str, type] = {
     "multipass": MultipassParams,
     "encode": EncodeParams,
 }
-_NESTED: dict[type, dict[str, type]] = {StylizeParams: {"brushstroke": BrushstrokeParams}}
+_NESTED: dict[type, dict[str, type]] = {
+    StylizeParams: {"brushstroke": BrushstrokeParams},
+    FlowParams: {"cuts": CutsParams},
+}
 
 
 def _as_field(v: Any, kind: str) -> Any:
@@ -422,11 +440,12 @@ def _as_field(v: Any, kind: str) -> Any:
 
 
 def _typed(cls: type, values: Mapping[str, Any]) -> Any:
-    """``cls`` built from a validated, complete section ``values``."""
+    """``cls`` built from a validated, complete section ``values`` (a nested object a stage
+    excludes, :attr:`Stage.exclude`, is ``None``)."""
     nested = _NESTED.get(cls, {})
     return cls(
         **{
-            f.name: _typed(nested[f.name], values[f.name])
+            f.name: (_typed(nested[f.name], values[f.name]) if f.name in values else None)
             if f.name in nested
             else _as_field(values[f.name], str(f.type))
             for f in fields(cls)
@@ -474,6 +493,9 @@ def stage_params(cfg: Mapping[str, Any], stage: str) -> dict[str, Any]:
             out.setdefault(section, {})[name] = copy.deepcopy(cfg[section][name])
         else:
             out[section] = copy.deepcopy(cfg[section])
+    for key in STAGES[stage].exclude:
+        section, _, name = key.partition(".")
+        del out[section][name]
     out["stage_version"] = STAGES[stage].version
     return out
 
@@ -499,6 +521,9 @@ def _stage_schema(stage: str) -> dict[str, Any]:
             part["properties"][name] = sub["properties"][name]
         else:
             props[section] = sub
+    for key in STAGES[stage].exclude:
+        section, _, name = key.partition(".")
+        del props[section]["properties"][name]
     props["stage_version"] = {"const": STAGES[stage].version}
     return _required({"type": "object", "additionalProperties": False, "properties": props})
 

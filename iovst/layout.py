@@ -6,6 +6,7 @@
     {root}/{video}/frames/                           extract: %06d.png
     {root}/{video}/flow/chunk_%04d.h5                flow
     {root}/{video}/masks/chunk_%04d.h5               masks
+    {root}/{video}/cuts.json                         cuts (scene cuts, per-pair figures)
     {root}/{video}/longterm/chunk_%04d.h5            longterm
     {root}/{video}/flow_preview.mp4                  flow_preview
     {root}/{video}/{style}/r{p}/chunk_%04d.h5        stylize (p = 0), multipass (p >= 1)
@@ -55,6 +56,10 @@ class Layout:
     def masks(self, video: str, k: int | str) -> str:
         return f"{self.root}/{video}/masks/{chunk_name(k)}"
 
+    def cuts(self, video: str) -> str:
+        """Scene cuts of ``video`` (:mod:`iovst.flow.cuts`)."""
+        return f"{self.root}/{video}/cuts.json"
+
     def longterm(self, video: str, k: int | str) -> str:
         return f"{self.root}/{video}/longterm/{chunk_name(k)}"
 
@@ -97,11 +102,14 @@ class Layout:
     def artifacts(self, cfg: Mapping[str, Any], video: str, n_chunks: int) -> list[str]:
         """Every intermediate artifact the targets of ``video`` (``n_chunks`` chunks) are built
         from: meta.json and frames, the flow and mask chunks (when multipass, brushstrokes or the
-        flow preview read them), the long-term chunks (multipass), every round's result chunks."""
+        flow preview read them), the scene cuts (multipass, brushstrokes), the long-term chunks
+        (multipass), every round's result chunks."""
         passes, ks = cfg["multipass"]["passes"], range(n_chunks)
         files = [self.meta(video), self.frames(video)]
         if passes > 0 or cfg["stylize"]["method"] == "brushstroke" or cfg["flow"]["preview"]:
             files += [self.flow(video, k) for k in ks] + [self.masks(video, k) for k in ks]
+        if passes > 0 or cfg["stylize"]["method"] == "brushstroke":
+            files.append(self.cuts(video))
         if passes > 0:
             files += [self.longterm(video, k) for k in ks]
         for style in cfg["styles"]:

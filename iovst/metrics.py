@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .flow.cuts import NO_CUTS, Cuts
 from .flow.flowstore import FlowStore, MaskStore
 from .flow.warp import warp
 from .layout import Layout
@@ -99,11 +100,16 @@ def _frames_in_order(chunk_paths: Sequence[str | Path]) -> Iterator[tuple[int, n
 
 
 def run_metrics(
-    *, chunk_paths: Sequence[str | Path], flow_paths: Sequence[str | Path], mask_paths: Sequence[str | Path]
+    *,
+    chunk_paths: Sequence[str | Path],
+    flow_paths: Sequence[str | Path],
+    mask_paths: Sequence[str | Path],
+    cuts: Cuts = NO_CUTS,
 ) -> dict[str, Any]:
     """Metrics of a finished run: ``{"warping_error": float, "pairs": int, "frames": int}``.
 
-    Frames are streamed chunk by chunk; only consecutive frames present in ``chunk_paths`` form pairs.
+    Frames are streamed chunk by chunk; only consecutive frames present in ``chunk_paths`` form
+    pairs, and none across a scene cut (``cuts``).
     """
     errs: list[float] = []
     n_frames = 0
@@ -111,7 +117,7 @@ def run_metrics(
     with FlowStore(flow_paths) as flows, MaskStore(mask_paths) as masks:
         for i, frame in _frames_in_order(chunk_paths):
             n_frames += 1
-            if prev is not None and prev[0] == i - 1:
+            if prev is not None and prev[0] == i - 1 and not cuts.crosses(i - 1, i):
                 t = i - 1
                 try:
                     flow, mask = flows.flow(t, i), masks.reliability(t, i)

@@ -96,8 +96,8 @@ def frame_pixels(config: Mapping[str, Any], meta: Mapping[str, Any] | None) -> i
 def estimate(stage: str, config: Mapping[str, Any], pixels: int, frames: int) -> Request:
     """First-attempt request of one ``stage`` job over ``frames`` frames of ``pixels`` pixels.
 
-    ``stage`` is a rule name (extract, flow, masks, longterm, flow_preview, stylize, multipass,
-    encode, side_by_side, preview_round); ``config`` the validated config.
+    ``stage`` is a rule name (extract, flow, masks, cuts, longterm, flow_preview, stylize,
+    multipass, encode, side_by_side, preview_round); ``config`` the validated config.
     """
     mp = pixels / 1e6
     kind = "cpu" if config["device"] == "cpu" else "gpu"
@@ -119,7 +119,7 @@ def estimate(stage: str, config: Mapping[str, Any], pixels: int, frames: int) ->
             # masks are read one pair at a time
             iters, copies = config["multipass"]["iterations"], 5
         mem, work = 3000 + copies * chunk_mb, frames * iters * mp * SEC_PER_MP_ITER[kind]
-    else:  # encoders and previews stream one chunk at a time
+    else:  # encoders, previews and cuts stream one chunk (cuts: one frame + mask pair) at a time
         chunk = min(frames, config["chunk_size"])
         mem, work = 2000 + 3 * chunk * pixels * FLOAT_RGB / 2**20, frames * mp * SEC_PER_MP_FRAME
     runtime = SAFETY * (START_MIN + work / 60)
@@ -269,7 +269,7 @@ def job_request(
     if info and info.get("frame_count"):
         if "k" in wc:
             frames = max(1, min(frames, int(info["frame_count"]) - int(wc["k"]) * frames))
-        elif stage in ("encode", "side_by_side", "preview_round", "flow_preview"):
+        elif stage in ("encode", "side_by_side", "preview_round", "flow_preview", "cuts"):
             frames = int(info["frame_count"])
     base = estimate(stage, config, frame_pixels(config, info), frames)
     if attempt <= 1:

@@ -324,8 +324,55 @@ def zoom(
     return Clip(_render(world, zooms, origins, size, sprite), zooms, origins, sprite)
 
 
+@dataclass(frozen=True)
+class Spliced:
+    """Two clips one after the other: a scene cut before frame ``cut`` (= ``len(first)``).
+
+    Duck-types :class:`Clip` for :func:`write_clip` and :func:`write_gt_flow`: flows inside a shot
+    are the shot's exact ones; a pair across the cut gets OpenCV DIS flow (what a real estimator
+    gives between unrelated images), as there is no true flow between two scenes.
+    """
+
+    first: Clip
+    second: Clip
+
+    @property
+    def cut(self) -> int:
+        return self.first.n_frames
+
+    @property
+    def frames(self) -> np.ndarray:
+        return np.concatenate([self.first.frames, self.second.frames])
+
+    @property
+    def n_frames(self) -> int:
+        return self.first.n_frames + self.second.n_frames
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.first.size
+
+    def flow(self, t: int, s: int) -> np.ndarray:
+        """``(2, H, W)`` float32 defined on ``t`` pointing into ``s`` (exact inside a shot)."""
+        c = self.cut
+        if t < c and s < c:
+            return self.first.flow(t, s)
+        if t >= c and s >= c:
+            return self.second.flow(t - c, s - c)
+        from iovst.flow.estimate import DisEstimator
+
+        return DisEstimator(preset="medium")([self.frames[t]], [self.frames[s]])[0]
+
+
+def splice(first: Clip, second: Clip) -> Spliced:
+    """``first`` then ``second`` (same frame size) with a cut between them."""
+    if first.size != second.size:
+        raise ValueError(f"splice: frame sizes differ, {first.size} vs {second.size}")
+    return Spliced(first, second)
+
+
 def write_clip(
-    clip: Clip,
+    clip: Clip | Spliced,
     frames_dir: str | Path,
     *,
     meta_path: str | Path | None = None,
@@ -357,7 +404,7 @@ def write_clip(
     return meta
 
 
-def write_gt_flow(clip: Clip, out: str | Path, *, chunk: int, chunk_size: int, offsets: list[int]) -> None:
+def write_gt_flow(clip: Clip | Spliced, out: str | Path, *, chunk: int, chunk_size: int, offsets: list[int]) -> None:
     """Write flow chunk ``chunk`` of ``clip``'s exact flows (``kind=flow``, ARCHITECTURE layout).
 
     ``method``/``model`` attributes are ``ground_truth``; use it to test masks, longterm and

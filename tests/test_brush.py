@@ -305,13 +305,13 @@ def test_optimize_strokes_decreases_loss(painter):
 def test_paint_frame_image_and_video(painter):
     bp, targets = painter
     frame = _photo(32)
-    image, strokes = bp.paint_frame(frame, targets=targets, seed=3)
-    assert image.shape == (32, 32, 3) and image.dtype == np.float32
+    image, painting, strokes = bp.paint_frame(frame, targets=targets, seed=3)
+    assert image.shape == painting.shape == (32, 32, 3) and image.dtype == painting.dtype == np.float32
     assert image.min() >= 0 and image.max() <= 1
     assert len(strokes) > 0 and strokes.location.device.type == "cpu"
     flow = np.zeros((2, 32, 32), np.float32)
     flow[0] = 2.0
-    image2, strokes2 = bp.paint_frame(
+    image2, _, strokes2 = bp.paint_frame(
         frame,
         targets=targets,
         prev_strokes=Strokes.from_array(strokes.to_array()),

@@ -144,7 +144,9 @@ def test_typed_sections_carry_exactly_the_schema_defaults(section):
     for stage, st in config.STAGES.items():
         if section in st.keys:
             params = config.load_stage_params(stage, config.canonical_json(config.stage_params(cfg, stage)))
-            assert getattr(params, section) == typed, stage
+            # a key the stage excludes (flow.cuts for the flow stage) is None in its typed section
+            excluded = {k.partition(".")[2]: None for k in st.exclude if k.startswith(f"{section}.")}
+            assert getattr(params, section) == dataclasses.replace(typed, **excluded), stage
 
 
 def test_stage_params_one_nested_shape_and_nothing_filled_in():
@@ -159,8 +161,12 @@ def test_stage_params_one_nested_shape_and_nothing_filled_in():
     assert config.stage_params(cfg, "longterm") == {
         "flow": {"offsets": [1, 4, 16]},
         "multipass": {"offsets": None},
-        "stage_version": 1,
+        "stage_version": config.STAGES["longterm"].version,
     }
+    # the flow stage does not read flow.cuts: tuning the cut thresholds never reruns the flow
+    assert "cuts" not in config.stage_params(cfg, "flow")["flow"]
+    assert config.load_stage_params("flow", config.stage_params(cfg, "flow")).flow.cuts is None
+    assert config.stage_params(cfg, "cuts") == {"flow": {"cuts": cfg["flow"]["cuts"]}, "stage_version": 1}
     sent = config.stage_params(cfg, "stylize")
     del sent["stylize"]["brushstroke"]["steps"]
     with pytest.raises(ConfigError, match=r"^--params: config key 'stylize.brushstroke.steps': missing$"):
@@ -196,6 +202,16 @@ def test_stage_commands_take_no_default_for_a_config_knob():
                     found.append(action.dest)
                     assert action.default is None, f"iovst {command} {action.option_strings}: {action.default!r}"
     assert {"device", "style_scale", "weights", "chunk_size"} <= set(found)
+
+
+@pytest.mark.parametrize(
+    "cuts, key",
+    [({"reliable_below": 1.5}, "flow.cuts.reliable_below"), ({"histogram_above": "x"}, "flow.cuts.histogram_above")],
+)
+def test_bad_cut_threshold_is_one_schema_line(cuts, key):
+    with pytest.raises(ConfigError) as exc:
+        config.validate({**BASE, "flow": {"cuts": cuts}})
+    assert str(exc.value).startswith(f"config key '{key}': ") and "\n" not in str(exc.value)
 
 
 def test_vgg_layer_pattern_names_exactly_the_conv_and_relu_layers():

@@ -23,9 +23,9 @@ def test_patterns_and_files_are_the_same_paths():
 def test_artifacts_follow_the_config():
     L = Layout("res")
     full = L.artifacts(_cfg(multipass={"passes": 2}), "v", 3)
-    # meta, frames; flow, masks, longterm: 3 each; 2 styles x 3 rounds x 3 chunks
-    assert len(full) == 2 + 3 * 3 + 2 * 3 * 3 and len(set(full)) == len(full)
-    assert L.longterm("v", 2) in full and L.round("v", "b", 2, 2) in full
+    # meta, frames; flow, masks, longterm: 3 each; cuts.json; 2 styles x 3 rounds x 3 chunks
+    assert len(full) == 2 + 3 * 3 + 1 + 2 * 3 * 3 and len(set(full)) == len(full)
+    assert L.longterm("v", 2) in full and L.round("v", "b", 2, 2) in full and L.cuts("v") in full
     plain = L.artifacts(_cfg(multipass={"passes": 0}, flow={"preview": False}), "v", 3)
     assert plain == ["res/v/meta.json", "res/v/frames"] + [L.round("v", s, 0, k) for s in "ab" for k in range(3)]
     targets = L.targets(_cfg(multipass={"passes": 1}, encode={"previews": True, "side_by_side": False}), "v")

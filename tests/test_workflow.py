@@ -129,6 +129,13 @@ def test_nothing_to_do_after_finish_and_style_change_keeps_flow(finished_run):
     cfg3.write_text(yaml.safe_dump(c))
     counts = job_counts(snakemake(finished_run, "-n", "--configfile", str(cfg3)).stdout)
     assert counts.get("flow") == 3 and "extract" not in counts
+    # a scene-cut threshold reruns the cuts and what is built from them, never the flow or the masks
+    c = yaml.safe_load(cfg.read_text())
+    c["flow"]["cuts"] = {"reliable_below": 0.1}
+    cfg4 = finished_run / "config4.yaml"
+    cfg4.write_text(yaml.safe_dump(c))
+    counts = job_counts(snakemake(finished_run, "-n", "--configfile", str(cfg4)).stdout)
+    assert counts.get("cuts") == 1 and "flow" not in counts and "masks" not in counts
 
 
 def test_lint_is_clean(tmp_path, clip):

@@ -103,6 +103,8 @@ def stage_of(job: str) -> str:
         return name
     if name == "flow_preview":
         return "flow"
+    if name == "cuts":  # scene cuts: read from the masks, listed with them
+        return "masks"
     m = re.search(r"/(flow|masks|longterm|r\d+)/chunk_", job)
     if not m:
         return "encode"  # round previews, side by side

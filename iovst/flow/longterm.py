@@ -6,7 +6,8 @@ For target frame ``i`` and the offsets ``J`` actually used (sorted ascending), p
     c_long(n) = max(c(n) - sum_{m in J, m < n} c_long(m), 0)
 
 where ``c(n)`` is the reliability on frame ``i`` of warping the neighbour into ``i``
-(:meth:`iovst.flow.flowstore.MaskStore.reliability`) and 0 where the neighbour does not exist. By
+(:meth:`iovst.flow.flowstore.MaskStore.reliability`) and 0 where the neighbour does not exist or
+lies across a scene cut (:class:`iovst.flow.cuts.Cuts`; ``--cuts``). By
 induction the running sum equals ``max_{m <= n} c(m)``, so the weights of one direction sum to at
 most 1 per pixel: each pixel is taken from the closest neighbour that sees it reliably, and only
 the part a closer neighbour leaves uncovered from farther ones.
@@ -32,6 +33,7 @@ from .. import chunks
 from ..config import StageParams, params_hash
 from ..errors import InputError
 from ..storage import h5io
+from .cuts import NO_CUTS, Cuts
 from .flowstore import DIRECTIONS, MaskStore
 
 log = logging.getLogger(__name__)
@@ -65,13 +67,16 @@ def chunk_weights(
     offsets: Sequence[int],
     n_frames: int,
     size: tuple[int, int],
+    cuts: Cuts = NO_CUTS,
 ) -> dict[str, np.ndarray]:
-    """Datasets ``{direction}/N{n}`` ``(len(frames), H, W)`` float32 for the target ``frames``."""
+    """Datasets ``{direction}/N{n}`` ``(len(frames), H, W)`` float32 for the target ``frames``
+    (0 for neighbours across one of ``cuts``)."""
     out = {f"{d}/N{n}": np.zeros((len(frames),) + tuple(size), np.float32) for d in DIRECTIONS for n in offsets}
     zero = np.zeros(size, np.float32)
     for j, i in enumerate(frames):
         for direction, sign in (("from_prev", -1), ("from_next", 1)):
-            cs = [store.reliability(i, i + sign * n) if 0 <= i + sign * n < n_frames else zero for n in offsets]
+            nbs = [i + sign * n for n in offsets]
+            cs = [store.reliability(i, s) if 0 <= s < n_frames and not cuts.crosses(i, s) else zero for s in nbs]
             for n, w in zip(offsets, closest_first(cs)):
                 out[f"{direction}/N{n}"][j] = w
     return out
@@ -86,17 +91,18 @@ def longterm_chunk(
     chunk_size: int,
     params: StageParams,
     out: str | Path,
+    cuts: Cuts = NO_CUTS,
 ) -> dict[str, Any]:
     """Compute and write long-term chunk ``chunk``; return its root attributes.
 
     ``params``: the stage's ``--params``; the offsets are ``multipass.offsets``, or all
-    ``flow.offsets`` when that is ``None``.
+    ``flow.offsets`` when that is ``None``. ``cuts``: the video's scene cuts.
     """
     offsets = list(params.multipass["offsets"] or params.flow["offsets"])
     frames = chunks.chunk_frames(chunk, chunk_size, n_frames)
     with MaskStore(mask_paths) as store:
         try:
-            datasets = chunk_weights(store, frames, offsets=offsets, n_frames=n_frames, size=size)
+            datasets = chunk_weights(store, frames, offsets=offsets, n_frames=n_frames, size=size, cuts=cuts)
         except KeyError as exc:
             raise InputError(f"longterm chunk {chunk}: {exc.args[0]}") from None
     attrs = {

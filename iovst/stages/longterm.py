@@ -6,12 +6,14 @@ import argparse
 
 from .. import chunks
 from ..config import load_stage_params
+from ..flow.cuts import Cuts
 from ..flow.longterm import longterm_chunk
 from ..storage.meta import load_meta
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--masks", nargs="+", required=True, help="mask chunk HDF5 files holding the needed pairs")
+    p.add_argument("--cuts", help="the video's cuts.json (no weight across a scene cut); default: no cuts")
     p.add_argument("--meta", required=True, help="meta.json written by extract")
     p.add_argument("--chunk", type=int, required=True, help="chunk index k")
     p.add_argument("--chunk-size", type=int, required=True, help="frames per chunk")
@@ -31,5 +33,6 @@ def run(args: argparse.Namespace) -> int:
         chunk_size=args.chunk_size,
         params=load_stage_params("longterm", args.params),
         out=args.out,
+        cuts=Cuts.load(args.cuts),
     )
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import load_stage_params
+from ..flow.cuts import Cuts
 from ..runtime.device import resolve_device
 from ..storage import h5io
 from ..storage.meta import load_meta
@@ -25,6 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flow", nargs="+", required=True, type=Path)
     p.add_argument("--masks", nargs="+", required=True, type=Path)
     p.add_argument("--longterm", required=True, type=Path)
+    p.add_argument("--cuts", type=Path, help="the video's cuts.json (each shot its own sweep); default: no cuts")
+    p.add_argument(
+        "--paintings", type=Path, help="stylize.method brushstroke: round-0 chunk k (its stroke paintings: content)"
+    )
     p.add_argument("--style", action="append", required=True, type=Path, help="style image (repeat for a blend)")
     p.add_argument("--style-weight", action="append", type=float, default=None)
     p.add_argument("--style-scale", type=float, required=True, help="config styles.<name>.scale")
@@ -54,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         params=params,
         cache_dir=args.cache_dir,
         device=resolve_device(args.device),
+        cuts=Cuts.load(args.cuts),
+        paintings_file=args.paintings,
     )
     h5io.write_frames(args.out, frames, first_frame=first, attrs={"round": args.round})
     return 0

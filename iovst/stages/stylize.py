@@ -66,6 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="brushstroke: flow chunks holding the pairs (t-1, t) of the chunk's frames",
     )
     p.add_argument("--masks", nargs="+", metavar="M.h5", default=[], help="brushstroke: mask chunks for the same pairs")
+    p.add_argument("--cuts", metavar="cuts.json", help="brushstroke: the video's scene cuts (fresh strokes at a cut)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         prev=args.prev,
         flow=args.flow,
         masks=args.masks,
+        cuts=args.cuts,
     )
     METHODS[method].check_inputs(chunk, report_only=args.report_losses)
     device = resolve_device(device_spec)

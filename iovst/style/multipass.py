@@ -12,6 +12,13 @@ closest-first long-term weights. The first frame of a sweep has no neighbour: it
 its own previous result without the temporal term. Unlike IOVST, a round never restarts from the
 content photo.
 
+Scene cuts (:class:`iovst.flow.cuts.Cuts`): each shot is its own sweep. A frame whose neighbour
+lies across a cut starts a sweep (no blend), and no temporal term reaches across a cut.
+
+Content target: the frame, or after a brushstroke round 0 (``stylize.method: brushstroke``) the
+frame's stroke painting from round 0 (``paintings``; as Kotovenko et al.'s pixel stage), so the
+rounds keep the brushstroke look instead of pulling it toward a Gatys render of the photo.
+
 Every result is rounded to float16 (what the chunk files store) before it is used as a neighbour,
 so the output does not depend on the chunk size or on which frames came from the cache.
 
@@ -33,6 +40,7 @@ import torch
 from ..chunks import chunk_frames
 from ..config import StageParams
 from ..errors import InputError
+from ..flow.cuts import NO_CUTS, Cuts
 from ..flow.flowstore import FlowStore, LongtermStore, MaskStore
 from ..flow.warp import warp
 from ..progress import ChunkProgress
@@ -40,7 +48,7 @@ from ..storage import h5io
 from ..storage.cache import FrameCache, hash_arrays, make_key
 from ..tensors import to_image, to_tensor
 from ..video.frames import read_frame
-from .stylizer import load_stylizer
+from .stylizer import load_stylizer, read_paintings
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +60,11 @@ def sweep_order(frames: range, round_: int) -> list[int]:
     return list(frames) if round_ % 2 == 1 else list(reversed(frames))
 
 
-def neighbour_of(i: int, round_: int, n_frames: int) -> int | None:
-    """The frame ``i`` is reached from in round ``round_`` (``None`` at the start of a sweep)."""
+def neighbour_of(i: int, round_: int, n_frames: int, cuts: Cuts = NO_CUTS) -> int | None:
+    """The frame ``i`` is reached from in round ``round_`` (``None`` at the start of a sweep: the
+    video's or, across one of ``cuts``, a shot's)."""
     j = i - 1 if round_ % 2 == 1 else i + 1
-    return j if 0 <= j < n_frames else None
+    return j if 0 <= j < n_frames and not cuts.crosses(i, j) else None
 
 
 def blend_init(x_prev: torch.Tensor, warped: torch.Tensor, reliability: torch.Tensor, delta: float) -> torch.Tensor:
@@ -99,10 +108,14 @@ def run_chunk(
     params: StageParams,
     cache_dir: Path,
     device: torch.device,
+    cuts: Cuts = NO_CUTS,
+    paintings_file: Path | None = None,
 ) -> tuple[int, np.ndarray, FrameCache]:
     """Refine the frames of ``chunk`` for round ``round_``; return ``(first_frame, frames, cache)``.
 
     ``frames`` is ``(n, H, W, 3)`` float32 in ``[0, 1]`` (float16-exact values) in frame order.
+    ``cuts``: the video's scene cuts. ``paintings_file``: brushstroke round 0's chunk ``chunk``
+    (its stroke paintings are the content targets; required for ``stylize.method: brushstroke``).
     """
     n_frames = int(meta["frame_count"])
     frames = chunk_frames(chunk, chunk_size, n_frames)
@@ -115,6 +128,14 @@ def run_chunk(
             f"'{prev_file}': holds frames {first}..{first + prev.shape[0] - 1}, "
             f"expected {frames.start}..{frames.stop - 1}"
         )
+    brush = params.stylize.method == "brushstroke"
+    if brush != (paintings_file is not None):
+        raise InputError(
+            "--paintings: stylize.method brushstroke refines against round 0's stroke paintings, give its chunk"
+            if brush
+            else f"--paintings: only for stylize.method brushstroke (this is {params.stylize.method!r})"
+        )
+    paintings = read_paintings(paintings_file, frames) if brush else None
     current: dict[int, np.ndarray] = h5io.chunk_frames_files(neighbor_files)
     flows, masks = FlowStore(flow_files), MaskStore(mask_files)
     longterm = LongtermStore([longterm_file])
@@ -137,9 +158,9 @@ def run_chunk(
     progress = ChunkProgress(len(frames))
     for i in sweep_order(frames, round_):
         t0 = time.perf_counter()
-        content = read_frame(frames_dir, i)
+        content = read_frame(frames_dir, i) if paintings is None else paintings[i - frames.start]
         x_prev = to_tensor(prev[i - frames.start], device)
-        nb = neighbour_of(i, round_, n_frames)
+        nb = neighbour_of(i, round_, n_frames, cuts)
         if nb is not None:
             warped = warp(to_tensor(current[nb], device), torch.from_numpy(flows.flow(i, nb)).to(device))
             rel = torch.from_numpy(masks.reliability(i, nb)).to(device)
@@ -150,7 +171,7 @@ def run_chunk(
         if use_temporal and nb is not None:
             for n, w in longterm.weights(i, direction).items():
                 j = i + sign * n
-                if not 0 <= j < n_frames or not w.any():
+                if not 0 <= j < n_frames or cuts.crosses(i, j) or not w.any():
                     continue
                 wj = warp(to_tensor(current[j], device), torch.from_numpy(flows.flow(i, j)).to(device))
                 temporal.append((wj, torch.from_numpy(w).to(device).reshape(1, 1, *w.shape)))

@@ -14,7 +14,7 @@ Command line::
                              #   optimizer, iterations, init, original_colors, brushstroke, ...)
      "model": {"weights": "auto", "torch_home": null},   # the config's `model` section
      "seed": 0,              # the config's global seed (per-frame seeds derive from it)
-     "stage_version": 2}     # iovst.config.STAGES["stylize"].version
+     "stage_version": 3}     # iovst.config.STAGES["stylize"].version
 
 Style images, their blend weights and scale come from ``--style``, ``--style-weights`` and
 ``--style-scale`` (config ``styles.<name>``); they enter the cache key through the decoded images'
@@ -43,11 +43,14 @@ starts from SLIC strokes; frame ``t > 0`` from frame ``t-1``'s final strokes mov
 (:mod:`iovst.style.brush.video`); then the pixel stage. ``--flow``/``--masks`` must hold the pairs
 ``(t-1, t)`` of the chunk's frames (flow/mask chunks ``K-1`` and ``K``). The chunk file also gets
 the dataset ``strokes_last`` ``(n, 12)`` float32 (:meth:`iovst.style.brush.strokes.Strokes.to_array`):
-the last frame's strokes, which chunk ``K+1`` reads from its ``--prev`` (required for ``K > 0``).
-A frame's cache entry holds its image and its final strokes, and its key also hashes the
-incoming strokes, the flow and the reliability map, so a resumed job continues at the frame it
-was on with a bit-identical result. ``--report-losses`` prints the stroke stage's terms (content,
-style, curvature, orientation) for the SLIC strokes and the pixel stage's terms for their painting.
+the last frame's strokes, which chunk ``K+1`` reads from its ``--prev`` (required for ``K > 0``),
+and ``paintings`` ``(c, H, W, 3)`` float16, each frame's stroke painting before the pixel stage
+(the multipass content targets). With ``--cuts`` (the video's ``cuts.json``) the first frame of
+every shot starts from SLIC strokes like frame 0. A frame's cache entry holds its image, its
+painting and its final strokes, and its key also hashes the incoming strokes, the flow and the
+reliability map, so a resumed job continues at the frame it was on with a bit-identical result.
+``--report-losses`` prints the stroke stage's terms (content, style, curvature, orientation) for
+the SLIC strokes and the pixel stage's terms for their painting.
 """
 
 from __future__ import annotations

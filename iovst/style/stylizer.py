@@ -27,6 +27,7 @@ import torch
 
 from ..config import StageParams, StylizeParams
 from ..errors import CacheError, ConfigError, InputError
+from ..flow.cuts import Cuts
 from ..flow.flowstore import FlowStore, MaskStore
 from ..progress import ChunkProgress
 from ..runtime.weights import WeightsInfo, set_torch_home
@@ -52,6 +53,7 @@ class Chunk:
         chunk: chunk index; ``indices`` its frames.
         prev: the previous chunk's round-0 file (methods that carry state across frames).
         flow, masks: flow / mask chunk files holding the pairs ``(t-1, t)`` of the chunk's frames.
+        cuts: the video's ``cuts.json`` (brushstrokes start afresh at a shot's first frame).
     """
 
     frames_dir: str
@@ -61,6 +63,7 @@ class Chunk:
     prev: str | None = None
     flow: Sequence[str] = field(default_factory=tuple)
     masks: Sequence[str] = field(default_factory=tuple)
+    cuts: str | None = None
 
     def frame(self, index: int) -> np.ndarray:
         """Frame ``index``, ``(H, W, 3)`` float32 in [0, 1]; ``InputError`` unless it is ``hw``."""
@@ -157,8 +160,10 @@ class GatysStylizer:
 
     @classmethod
     def check_inputs(cls, chunk: Chunk, *, report_only: bool) -> None:
-        if chunk.prev or chunk.flow or chunk.masks:
-            raise ConfigError(f"--prev/--flow/--masks: only for stylize.method brushstroke (this is {cls.method!r})")
+        if chunk.prev or chunk.flow or chunk.masks or chunk.cuts:
+            raise ConfigError(
+                f"--prev/--flow/--masks/--cuts: only for stylize.method brushstroke (this is {cls.method!r})"
+            )
 
     def refine(
         self,
@@ -227,10 +232,13 @@ class BrushStylizer(GatysStylizer):
     Frames are painted in order: frame 0 of the video from SLIC strokes, frame ``t > 0`` from frame
     ``t-1``'s strokes moved by the flow ``t-1 -> t`` (unreliable ones dropped, uncovered areas
     reseeded), then the pixel stage of the Gatys model built from the ``stylize`` section (whose
-    VGG-19 the stroke stage shares); ``stylize.brushstroke`` configures the strokes. The chunk
-    file gets ``strokes_last`` ``(n, 12)`` float32, the last frame's strokes, from which the next
-    chunk continues (its ``--prev``). A frame's cache entry holds its image and its strokes; its
-    key also hashes the incoming strokes, the flow and the reliability map.
+    VGG-19 the stroke stage shares); ``stylize.brushstroke`` configures the strokes. The first
+    frame of a shot (``Chunk.cuts``) starts from SLIC strokes like frame 0. The chunk file gets
+    ``strokes_last`` ``(n, 12)`` float32, the last frame's strokes, from which the next chunk
+    continues (its ``--prev``), and ``paintings`` ``(c, H, W, 3)`` float16, each frame's stroke
+    painting before the pixel stage (multipass refines against it, :func:`read_paintings`). A
+    frame's cache entry holds its image, its painting and its strokes; its key also hashes the
+    incoming strokes, the flow and the reliability map.
     """
 
     method = "brushstroke"
@@ -260,7 +268,7 @@ class BrushStylizer(GatysStylizer):
         prev: np.ndarray | None,
         flow: np.ndarray | None,
         reliability: np.ndarray | None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Paint one frame.
 
         Args:
@@ -272,12 +280,12 @@ class BrushStylizer(GatysStylizer):
             reliability: with ``prev``, ``(H, W)`` float32 in [0, 1] on this frame.
 
         Returns:
-            The stylised frame ``(H, W, 3)`` float32 in [0, 1] and its final strokes ``(m, 12)``
-            float32.
+            The stylised frame ``(H, W, 3)`` float32 in [0, 1], its stroke painting (same shape)
+            and its final strokes ``(m, 12)`` float32.
         """
         from .brush.strokes import Strokes
 
-        image, strokes = self.painter.paint_frame(
+        image, painting, strokes = self.painter.paint_frame(
             frame,
             targets=self.targets,
             prev_strokes=None if prev is None else Strokes.from_array(prev),
@@ -285,18 +293,22 @@ class BrushStylizer(GatysStylizer):
             reliability=reliability,
             seed=seed,
         )
-        return image, strokes.to_array()
+        return image, painting, strokes.to_array()
 
     def stylize_chunk(
         self, chunk: Chunk, *, cache: FrameCache, keys: FrameKeys
     ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         strokes = _prev_strokes(chunk.prev, first=chunk.indices.start) if chunk.prev else None
-        results = []
+        cuts = Cuts.load(chunk.cuts)
+        results, paintings = [], []
         progress = ChunkProgress(len(chunk.indices))
         with FlowStore(chunk.flow) as flows, MaskStore(chunk.masks) as masks:
             for i in chunk.indices:
                 frame = chunk.frame(i)
                 flow = rel = None
+                if strokes is not None and cuts.crosses(i - 1, i):
+                    log.info("scene cut before frame %d: fresh strokes", i)
+                    strokes = None
                 if strokes is not None:
                     try:
                         flow, rel = flows.flow(i - 1, i), masks.reliability(i, i - 1)
@@ -311,17 +323,18 @@ class BrushStylizer(GatysStylizer):
                 if hit is not None:
                     progress.step()
                     log.info("frame %d: reused", i)
-                    out, strokes = _unpack(hit, chunk.hw)
+                    out, painting, strokes = _unpack(hit, chunk.hw)
                 else:
                     t = time.perf_counter()
-                    image, strokes = self.paint(frame, seed=fseed, prev=strokes, flow=flow, reliability=rel)
-                    out = image.astype(np.float16)
+                    image, painting, strokes = self.paint(frame, seed=fseed, prev=strokes, flow=flow, reliability=rel)
+                    out, painting = image.astype(np.float16), painting.astype(np.float16)
                     # log before caching: a kill between the two counts as (at most) one recomputed frame
                     dt = time.perf_counter() - t
                     log.info("frame %d: computed (%.1f s, %d strokes); %s", i, dt, len(strokes), progress.step(dt))
-                    cache.put(key, _pack(out, strokes))
+                    cache.put(key, _pack(out, painting, strokes))
                 results.append(out.astype(np.float32))
-        return results, {"strokes_last": strokes}
+                paintings.append(painting)
+        return results, {"strokes_last": strokes, "paintings": np.stack(paintings)}
 
     def report(self, frame: np.ndarray, *, seed: int) -> str:
         """Table of the stroke and pixel stages' loss terms at step 0 (SLIC strokes)."""
@@ -353,17 +366,41 @@ def _prev_strokes(path: str, *, first: int) -> np.ndarray:
     return strokes
 
 
-def _pack(image: np.ndarray, strokes: np.ndarray) -> np.ndarray:
-    """One cache entry for a brush frame: the float16 image's values, then the strokes, as one
-    flat float32 array (both exact)."""
-    return np.concatenate([image.astype(np.float32).ravel(), strokes.ravel()])
+def read_paintings(path: str | Path, frames: range) -> np.ndarray:
+    """``paintings`` ``(len(frames), H, W, 3)`` float32 of brushstroke round-0 chunk ``path``,
+    which must hold exactly ``frames``.
+
+    Raises:
+        InputError: the chunk holds other frames.
+        CacheError: (naming ``path``, so the CLI removes it for regeneration) unreadable, or no
+            valid ``paintings`` (e.g. a Gatys chunk).
+    """
+    with h5io.open_checked(path, kind="frames") as f:
+        first, n = int(f.attrs["first_frame"]), int(f.attrs["n_frames"])
+        if range(first, first + n) != frames:
+            raise InputError(
+                f"--paintings '{path}': holds frames {first}..{first + n - 1}, "
+                f"expected {frames.start}..{frames.stop - 1}"
+            )
+        paintings = h5io.read_dataset(f, "paintings")
+        shape = h5io.read_dataset(f, "frames").shape
+    if paintings.shape != shape:
+        raise CacheError(f"--paintings '{path}': 'paintings' is {paintings.shape}, frames are {shape}", path=path)
+    return paintings.astype(np.float32)
 
 
-def _unpack(value: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of :func:`_pack`: ``(image (H, W, 3) float16, strokes (n, 12) float32)`` (the
-    cache key fixes the layout: the frame's pixels fix ``H, W``)."""
-    n_img = hw[0] * hw[1] * 3
-    return value[:n_img].reshape(*hw, 3).astype(np.float16), value[n_img:].reshape(-1, 12)
+def _pack(image: np.ndarray, painting: np.ndarray, strokes: np.ndarray) -> np.ndarray:
+    """One cache entry for a brush frame: the float16 image's and painting's values, then the
+    strokes, as one flat float32 array (all exact)."""
+    return np.concatenate([image.astype(np.float32).ravel(), painting.astype(np.float32).ravel(), strokes.ravel()])
+
+
+def _unpack(value: np.ndarray, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Inverse of :func:`_pack`: ``(image, painting (H, W, 3) float16, strokes (n, 12) float32)``
+    (the cache key fixes the layout: the frame's pixels fix ``H, W``)."""
+    n = hw[0] * hw[1] * 3
+    image, painting = (value[j * n : (j + 1) * n].reshape(*hw, 3).astype(np.float16) for j in (0, 1))
+    return image, painting, value[2 * n :].reshape(-1, 12)
 
 
 def _weights_key(info: WeightsInfo) -> dict[str, str]:

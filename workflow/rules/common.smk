@@ -169,23 +169,33 @@ def all_artifacts(wildcards):
 
 
 def stylize_extra_inputs(wc):
-    """Brushstroke: the flow/mask chunks and the previous round-0 chunk (iovst.chunks.brush_previous)."""
+    """Brushstroke: the flow/mask chunks, the previous round-0 chunk (iovst.chunks.brush_previous)
+    and the scene cuts."""
     if config["stylize"]["method"] != "brushstroke":
         return {}
     pairs, prev = brush_previous(int(wc.k), C)
-    inputs = {"flow": flow_files(wc.video, pairs), "masks": mask_files(wc.video, pairs)}
+    inputs = {"flow": flow_files(wc.video, pairs), "masks": mask_files(wc.video, pairs), "cuts": [L.cuts(wc.video)]}
     if prev:
         inputs["prev"] = round_files(wc.video, wc.style, 0, prev)
     return inputs
 
 
-def _opt_args(wc, input):
-    """``--prev R.h5 --flow F.h5... --masks M.h5...`` for those of the inputs that exist."""
-    args = []
-    for key in ("prev", "flow", "masks"):
-        if key in input.keys():
-            args.append(f"--{key} " + " ".join(shlex.quote(str(p)) for p in input[key]))
-    return " ".join(args)
+def _opt_args(*keys):
+    """A ``params:`` function giving ``--prev R.h5 --flow F.h5...`` for those of the named
+    inputs ``keys`` (lists of files) that the job has."""
+
+    def args(wc, input):
+        found = [key for key in keys if key in input.keys()]
+        return " ".join(f"--{key} " + " ".join(shlex.quote(str(p)) for p in input[key]) for key in found)
+
+    return args
+
+
+def brush_paintings(wc):
+    """Brushstroke: multipass refines against round 0's stroke paintings (round-0 chunk k)."""
+    if config["stylize"]["method"] != "brushstroke":
+        return {}
+    return {"paintings": round_files(wc.video, wc.style, 0, [int(wc.k)])}
 
 
 def multipass_inputs(wc):

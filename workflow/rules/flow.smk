@@ -38,10 +38,31 @@ rule masks:
         "iovst masks --flow={input:q} --out={output:q} --params={params.json:q} --log={log:q}"
 
 
+rule cuts:
+    input:
+        meta=L.meta("{video}"),
+        frames=L.frames("{video}"),
+        masks=lambda wc: mask_files(wc.video, chunks_of(wc.video)),
+    output:
+        L.cuts("{video}"),
+    log:
+        L.log("{video}", "cuts"),
+    conda:
+        "../envs/iovst.yaml"
+    resources:
+        **job_resources("cuts", L.cuts("{video}")),
+    params:
+        json=stage_params("cuts"),
+    shell:
+        "iovst cuts --masks {input.masks:q} --frames-dir={input.frames:q} --meta={input.meta:q} "
+        "--out={output:q} --params={params.json:q} --log={log:q}"
+
+
 rule longterm:
     input:
         meta=L.meta("{video}"),
         masks=lambda wc: mask_files(wc.video, pair_chunks_into(int(wc.k), C, MAX_MP_OFFSET)),
+        cuts=L.cuts("{video}"),
     output:
         L.longterm("{video}", "{k}"),
     log:
@@ -54,7 +75,7 @@ rule longterm:
         chunk_size=C,
         json=stage_params("longterm"),
     shell:
-        "iovst longterm --masks {input.masks:q} --meta={input.meta:q} --chunk={wildcards.k} "
+        "iovst longterm --masks {input.masks:q} --cuts={input.cuts:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} --out={output:q} --params={params.json:q} --log={log:q}"
 
 

@@ -19,7 +19,7 @@ rule stylize:
         device=config["device"],
         json=stage_params("stylize"),
         style=lambda wc: style_args(wc.style),
-        extra=_opt_args,
+        extra=_opt_args("prev", "flow", "masks", "cuts"),
     shell:
         "iovst stylize --frames-dir={input.frames:q} --meta={input.meta:q} --chunk={wildcards.k} "
         "--chunk-size={params.chunk_size} {params.style} {params.extra} --out={output:q} --cache-dir={params.cache:q} "
@@ -29,6 +29,8 @@ rule stylize:
 rule multipass:
     input:
         unpack(multipass_inputs),
+        unpack(brush_paintings),
+        cuts=L.cuts("{video}"),
         meta=L.meta("{video}"),
         frames=L.frames("{video}"),
         style=lambda wc: style_images(wc.style),
@@ -50,9 +52,11 @@ rule multipass:
         json=stage_params("multipass"),
         style=lambda wc: style_args(wc.style),
         neighbors=lambda wc, input: " ".join(shlex.quote(str(p)) for p in input.get("neighbors", [])),
+        paintings=_opt_args("paintings"),
     shell:
         "iovst multipass --frames-dir={input.frames:q} --meta={input.meta:q} --round={wildcards.p} "
         "--chunk={wildcards.k} --chunk-size={params.chunk_size} --prev={input.prev:q} --neighbors {params.neighbors} "
-        "--flow {input.flow:q} --masks {input.masks:q} --longterm={input.longterm:q} {params.style} "
+        "--flow {input.flow:q} --masks {input.masks:q} --longterm={input.longterm:q} --cuts={input.cuts:q} "
+        "{params.paintings} {params.style} "
         "--out={output:q} --cache-dir={params.cache:q} --params={params.json:q} --device={params.device} "
         "--threads={threads} --log={log:q}"

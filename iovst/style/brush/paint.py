@@ -18,7 +18,14 @@ frame's, moved by the flow (:mod:`iovst.style.brush.video`), and the optional te
 and ``c`` = reliability × their coverage.
 
 Pixel stage: ``pixel_iterations`` iterations of :meth:`iovst.style.gatys.Gatys.optimize` (the job's
-``stylize`` optimiser settings) from the painting, with the painting as the content target.
+``stylize`` optimiser settings) from the painting, with the painting as the content target. The
+painting itself (before the pixel stage) is also returned: multipass refines against it.
+
+Original colours (``stylize.original_colors``): as in the Gatys stage (:mod:`iovst.style.color`),
+the VGG terms see the luminance only, of the canvas and of the frame (content), against the style
+images' luminance matched to the frame's (:meth:`iovst.style.gatys.Gatys.frame_targets`); the
+painting is the strokes' luminance with the frame's chroma, so the strokes take the frame's
+colours (the pixel stage then keeps the painting's, i.e. the frame's, chroma).
 
 Loss scales: the VGG terms are the Gatys stage's own (:mod:`iovst.style.losses`: means, Grams divided by
 ``C·H·W``, relative errors, style layer weights summing to 1), so the defaults of ``stylize.brushstroke`` use the
@@ -39,7 +46,7 @@ import torch
 
 from ...config import BrushstrokeParams
 from ...tensors import to_tensor
-from .. import losses
+from .. import color, losses
 from ..gatys import Gatys, StyleTargets
 from .init import init_strokes
 from .losses import curvature_loss, nearest_neighbours, orientation_loss
@@ -77,8 +84,9 @@ class BrushPainter:
         self._layers = tuple(dict.fromkeys(CONTENT_LAYERS + tuple(gatys.params.style_layers)))
 
     def _features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """VGG activations of ``x`` ``(1, 3, H, W)`` (:meth:`Gatys.features`; losses stay fp32)."""
-        return self.gatys.features(x, self._layers)
+        """VGG activations of ``x`` ``(1, 3, H, W)`` (:meth:`Gatys.features`; losses stay fp32), of
+        its luminance with ``original_colors``."""
+        return self.gatys.features(color.luminance(x) if self.gatys.params.original_colors else x, self._layers)
 
     def _terms(
         self,
@@ -141,6 +149,8 @@ class BrushPainter:
         s = strokes.to(device=self.device, dtype=torch.float32).requires_grad_()
         if steps == 0 or len(s) == 0:
             return s.detach(), []
+        content = content.to(self.device, torch.float32)
+        targets = self.gatys.frame_targets(targets, content)
         content_feats = self._content_features(content)
         neighbours = nearest_neighbours(s.location.detach(), k=ORIENTATION_NEIGHBOURS)
         opt_geo = torch.optim.Adam(s.geometry(), lr=p.lr_geometry)
@@ -198,7 +208,9 @@ class BrushPainter:
         neighbours = nearest_neighbours(strokes.location, k=ORIENTATION_NEIGHBOURS)
         with torch.no_grad():
             canvas = self._render(strokes, hw)
-            terms = self._terms(strokes, canvas, self._content_features(frame), targets, neighbours, None)
+            frame_targets = self.gatys.frame_targets(targets, frame)
+            terms = self._terms(strokes, canvas, self._content_features(frame), frame_targets, neighbours, None)
+            canvas = self._colored(canvas, frame)
             pixel = self.gatys.loss_terms(canvas, canvas, targets, weighted=False)
         gp = self.gatys.params
         stages = {
@@ -214,6 +226,13 @@ class BrushPainter:
             lines.append(f"{stage:24s} {'total':12s} {'':>12s} {'':>10s} {sum(r * w for _, r, w in rows):12.4e}")
         return "\n".join(lines)
 
+    def _colored(self, canvas: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+        """The painting of a rendered ``canvas`` ``(1, 3, H, W)``: itself, or with
+        ``original_colors`` its luminance with the chroma of ``frame`` ``(1, 3, H, W)``."""
+        if not self.gatys.params.original_colors:
+            return canvas
+        return color.with_luminance(color.luminance(canvas), frame)
+
     def paint_frame(
         self,
         content: np.ndarray,
@@ -223,7 +242,7 @@ class BrushPainter:
         flow_prev_to_cur: np.ndarray | torch.Tensor | None = None,
         reliability: np.ndarray | torch.Tensor | None = None,
         seed: int = 0,
-    ) -> tuple[np.ndarray, Strokes]:
+    ) -> tuple[np.ndarray, np.ndarray, Strokes]:
         """Stylise one frame: strokes (initialised or carried over), then the pixel stage.
 
         Args:
@@ -238,9 +257,10 @@ class BrushPainter:
             seed: per-frame seed (SLIC jitter; pixel-stage noise if any).
 
         Returns:
-            The stylised frame ``(H, W, 3)`` float32 in [0, 1], and the optimised strokes
-            (float32 on the CPU; hidden strokes pruned) to pass to the next frame or cache with
-            :meth:`Strokes.to_array`.
+            The stylised frame ``(H, W, 3)`` float32 in [0, 1], the stroke painting before the
+            pixel stage (same shape; with ``original_colors`` in the frame's chroma), and the
+            optimised strokes (float32 on the CPU; hidden strokes pruned) to pass to the next
+            frame or cache with :meth:`Strokes.to_array`.
         """
         p = self.params
         h, w = content.shape[:2]
@@ -272,10 +292,11 @@ class BrushPainter:
         strokes, _ = self.optimize_strokes(strokes, frame, targets=targets, steps=p.steps, temporal=temporal)
         strokes = strokes.select(winning_counts(strokes, height=h, width=w, samples=p.samples_per_curve) > 0)
         with torch.no_grad():
-            painting = self._render(strokes, (h, w))
+            painting = self._colored(self._render(strokes, (h, w)), frame)
+        image = painting
         if p.pixel_iterations > 0:
-            painting = self.gatys.optimize(
+            image = self.gatys.optimize(
                 painting, targets=targets, init=painting, iterations=p.pixel_iterations, seed=seed
             )
-        image = painting[0].permute(1, 2, 0).float().cpu().numpy()
-        return image, strokes.to(device="cpu")
+        image, painting = (x[0].permute(1, 2, 0).float().cpu().numpy() for x in (image, painting))
+        return image, painting, strokes.to(device="cpu")
