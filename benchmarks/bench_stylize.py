@@ -6,6 +6,7 @@ coarse-to-fine vs single scale, and the GPU figures against the FLOP floor.
                                        [--threads N] [--optimizer lbfgs|adam]
     python benchmarks/bench_stylize.py --mode lbfgs [--sizes 64 128] [--batches 1 4] ...
     python benchmarks/bench_stylize.py --mode scales [--sizes 128] [--budgets 20 40 80]
+    python benchmarks/bench_stylize.py --mode divergence [--sizes 32] [--batches 3] [--budgets 5 10 30]
     python benchmarks/bench_stylize.py --mode gpu --device cuda [--shapes 512x512 576x1024]
                                        [--batches 1 4 8] [--peak-tflops 989]
 
@@ -27,9 +28,14 @@ With random weights (the default; all there is offline) the loss values say noth
 stylisation quality, only about the optimisers on this objective.
 
 Mode ``scales``: loss reached per second, coarse-to-fine ``stylize.scales [0.5, 1.0]`` vs single
-scale at the same size S: for each iteration budget the final full-resolution total loss and the
-wall time of both (L-BFGS from the content image, runs interleaved), and the loss single scale
-reaches in the time coarse-to-fine took (linear interpolation between budgets).
+scale at the same size S, on a demo frame (:func:`iovst.demo.demo_frames`) and the demo style
+image: for each iteration budget the final full-resolution total loss and the wall time of both
+(L-BFGS from the content image, runs interleaved), and the loss single scale reaches in the time
+coarse-to-fine took (linear interpolation between budgets).
+
+Mode ``divergence``: how far a frame of a batch (B = ``--batches``' first, default 3) ends from
+its own B = 1 run after each ``--budgets`` iterations (L-BFGS, content and noise init): kernel
+rounding (oneDNN rounds a batch's rows differently), amplified by the optimisation.
 
 Mode ``gpu`` (meant for an H100/H200; runs anywhere, e.g. ``--device cpu --shapes 32x32`` to check
 it): for each ``HxW`` shape and batch B, ms per full-loss L-BFGS iteration (as in ``iteration``),
@@ -52,17 +58,22 @@ optimiser's own cost.
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from iovst.config import section_params
+from iovst.demo import demo_frames, make_style_image
 from iovst.runtime.device import resolve_device
 from iovst.style import losses
 from iovst.style.gatys import Gatys
 from iovst.style.lbfgs import BatchedLBFGS
 from iovst.style.vgg import LAYER_NAMES
+from iovst.tensors import to_tensor
+from iovst.video.frames import read_image
 
 
 def _sync(device: torch.device) -> None:
@@ -157,8 +168,10 @@ def bench_size(
 def bench_scales(size: int, budgets: list[int], *, device: torch.device, weights: str, repeats: int) -> None:
     """Final full-resolution loss and seconds per iteration budget, single scale vs [0.5, 1.0]."""
     hw = (size, size)
-    style = [np.random.default_rng(0).random((size, size, 3), dtype=np.float32)]
-    content, _ = _inputs(hw, 1, device)
+    with tempfile.TemporaryDirectory() as tmp:  # a photo frame and a painterly style: structure at every scale
+        make_style_image(Path(tmp) / "style.png")
+        style = [read_image(Path(tmp) / "style.png")]
+    content = to_tensor(next(demo_frames(1, hw, seed=0)), device)
     models = {"[1.0]": _model(device, weights), "[0.5, 1.0]": _model(device, weights, scales=[0.5, 1.0])}
     targets = {k: m.style_targets(style, None, frame_hw=hw) for k, m in models.items()}
     ref = models["[1.0]"]
@@ -184,6 +197,27 @@ def bench_scales(size: int, budgets: list[int], *, device: torch.device, weights
                 f"{size:5d}px {n:4d} it   in {tc:6.2f} s: coarse-to-fine {lc:.4e} vs single scale {at:.4e} "
                 f"(ratio {lc / at:5.3f}; < 1: coarse-to-fine wins)"
             )
+
+
+def bench_divergence(size: int, batch: int, budgets: list[int], *, device: torch.device, weights: str) -> None:
+    """Largest pixel difference between each frame of a batched run and its own ``B = 1`` run."""
+    for init in ("content", "noise"):
+        model = _model(device, weights, init=init)
+        style = [np.random.default_rng(0).random((size, size, 3), dtype=np.float32)]
+        targets = model.style_targets(style, None, frame_hw=(size, size))
+        content, _ = _inputs((size, size), batch, device)
+        seeds = list(range(batch))
+        for n in budgets:
+            out = model.optimize_batch(content, targets=targets, iterations=n, seeds=seeds)
+            diff = max(
+                float(
+                    (out[i : i + 1] - model.optimize(content[i : i + 1], targets=targets, iterations=n, seed=s))
+                    .abs()
+                    .max()
+                )
+                for i, s in enumerate(seeds)
+            )
+            print(f"{size:5d}px B={batch} init {init:7s} {n:4d} it   max |batched - alone| {diff:.2e}")
 
 
 def vgg_conv_flops(model: Gatys, hw: tuple[int, int]) -> float:
@@ -297,7 +331,7 @@ def _shape(text: str) -> tuple[int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mode", choices=["iteration", "lbfgs", "scales", "gpu"], default="iteration")
+    ap.add_argument("--mode", choices=["iteration", "lbfgs", "scales", "divergence", "gpu"], default="iteration")
     ap.add_argument("--sizes", type=int, nargs="+", default=None, help="default 128 256 (lbfgs: 64 128; scales: 128)")
     ap.add_argument("--batches", type=int, nargs="+", default=None, help="frames per batch (default 1 4 8; lbfgs: 1 4)")
     ap.add_argument("--shapes", type=_shape, nargs="+", default=[(512, 512), (576, 1024)], help="gpu mode: HxW")
@@ -317,28 +351,23 @@ def main() -> None:
         torch.set_num_threads(a.threads)
     device = resolve_device(a.device)
     print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, weights {a.weights}")
-    if a.mode == "lbfgs":
-        for s in a.sizes or [64, 128]:
-            for b in a.batches or [1, 4]:
-                bench_lbfgs(s, b, device=device, weights=a.weights, timed=a.timed, repeats=a.repeats)
-    elif a.mode == "scales":
-        for s in a.sizes or [128]:
-            bench_scales(s, a.budgets, device=device, weights=a.weights, repeats=a.repeats)
-    elif a.mode == "gpu":
-        bench_gpu(
-            a.shapes, a.batches or [1, 4, 8], device=device, weights=a.weights, peak=a.peak_tflops, repeats=a.repeats
-        )
-    else:
-        for s in a.sizes or [128, 256]:
-            bench_size(
-                s,
-                a.batches or [1, 4, 8],
-                device=device,
-                weights=a.weights,
-                optimizer=a.optimizer,
-                iterations=a.iterations,
-                repeats=a.repeats,
-            )
+    kw = {"device": device, "weights": a.weights}
+    batches = a.batches or [1, 4, 8]
+    modes = {
+        "lbfgs": lambda: [
+            bench_lbfgs(s, b, timed=a.timed, repeats=a.repeats, **kw)
+            for s in a.sizes or [64, 128]
+            for b in a.batches or [1, 4]
+        ],
+        "scales": lambda: [bench_scales(s, a.budgets, repeats=a.repeats, **kw) for s in a.sizes or [128]],
+        "divergence": lambda: [bench_divergence(s, (a.batches or [3])[0], a.budgets, **kw) for s in a.sizes or [32]],
+        "gpu": lambda: bench_gpu(a.shapes, batches, peak=a.peak_tflops, repeats=a.repeats, **kw),
+        "iteration": lambda: [
+            bench_size(s, batches, optimizer=a.optimizer, iterations=a.iterations, repeats=a.repeats, **kw)
+            for s in a.sizes or [128, 256]
+        ],
+    }
+    modes[a.mode]()
 
 
 if __name__ == "__main__":

@@ -241,6 +241,9 @@ def test_coarse_to_fine_scales(style_images, content):
     out = g.optimize(content, targets=t, iterations=6)
     assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
     assert sizes.count((16, 16)) == 1 + 3 and sizes.count(HW) == 1 + 3  # content features + 3 iterations each
+    sizes.clear()
+    g.optimize(content, targets=t, init=out, iterations=2)  # a given start image: refined at full scale only
+    assert set(sizes) == {HW}
     single = model(iterations=6)
     with pytest.raises(ValueError, match="scale 0.5"):
         g.optimize(content, targets=single.style_targets(style_images[:1], None, frame_hw=HW), iterations=2)

@@ -10,19 +10,12 @@ per-frame state (Adam is elementwise; :class:`iovst.style.lbfgs.BatchedLBFGS` ke
 frame) and the early stop freezes each frame on its own loss, so a frame's result does not depend
 on the other frames of its batch (equal to its ``B = 1`` run up to the rounding of batched kernels).
 
-Coarse-to-fine (``scales``, e.g. ``[0.5, 1.0]``): the frame (and init, temporal terms) are resized to
-each scale in turn, ``iterations`` split evenly over the scales (the remainder to the last), each
-scale starts from the previous scale's result upsampled (bilinear), and each scale has its own style
-targets (the style images resized to ``scale`` × the scaled frame area: :attr:`StyleTargets.levels`).
-
-Optimisation space: pixels are optimised *directly* in ``[0, 1]`` image units (so ``lr`` and the
-loss scales refer to image values), not through a sigmoid, which would stall dark and bright pixels.
-
-* Adam is a projected method: the image is clamped to ``[0, 1]`` after every step.
-* L-BFGS runs unconstrained (projecting between its steps would corrupt its curvature pairs) and
-  the result is clamped to ``[0, 1]`` once at the end. It uses no line search (one loss evaluation
-  per iteration, like Adam) and ``lr = 1``: the sync-free :mod:`iovst.style.lbfgs` (the steps of
-  ``torch.optim.LBFGS`` without its host syncs).
+Coarse-to-fine (``scales``, e.g. ``[0.5, 1.0]``), for frames stylised from the configured init
+(round 0; a given start image, as in the multipass rounds, is refined at full scale only): the
+frame (and init, temporal terms) are resized to each scale in turn, ``iterations`` split evenly
+over the scales (the remainder to the last), each scale starts from the previous scale's result
+upsampled (bilinear), and each scale has its own style targets (the style images resized to
+``scale`` × the scaled frame area: :attr:`StyleTargets.levels`).
 
 Early stop (``early_stop_tol > 0``): every ``early_stop_window`` iterations the loss is compared with
 the previous check and the run stops when it changed relatively by less than the tolerance. This is
@@ -372,7 +365,8 @@ class Gatys:
             targets: from :meth:`style_targets` (with ``levels`` for every coarse ``params.scales``).
             init: start images ``(B, 3, H, W)``; ``None`` = :meth:`initial` of each frame with its seed.
             iterations: optimiser iterations (L-BFGS iterations = loss evaluations, no line search),
-                split over ``params.scales``.
+                split over ``params.scales`` (without ``init`` only: a given start image is refined at
+                full scale, its detail is not thrown away).
             temporal: ``(warped (B, 3, H, W), weight (B, 1, H, W))`` per term (per-frame targets).
             temporal_weight: weight of the (summed) temporal terms.
             seeds: one noise seed per frame (used when ``init`` is ``None`` and ``params.init == "noise"``).
@@ -386,10 +380,10 @@ class Gatys:
         b, hw = content.shape[0], tuple(content.shape[2:])
         if len(seeds) != b:
             raise ValueError(f"{len(seeds)} seed(s) for {b} frame(s)")
+        scales = self.params.scales if init is None else (1.0,)
         if init is None:
             init = torch.cat([self.initial(c, seed=s) for c, s in zip(content.split(1), seeds)])
         x = self._image(init, "init", hw, b)
-        scales = self.params.scales
         for scale, n in zip(scales, split_iterations(iterations, len(scales))):
             level = targets if scale == 1 else targets.levels.get(scale)
             if level is None:
