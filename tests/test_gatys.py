@@ -247,6 +247,9 @@ def test_coarse_to_fine_scales(style_images, content):
     single = model(iterations=6)
     with pytest.raises(ValueError, match="scale 0.5"):
         g.optimize(content, targets=single.style_targets(style_images[:1], None, frame_hw=HW), iterations=2)
+    tiny = model(scales=[0.1, 1.0])  # layers up to relu3_2: two max-pools, 4 px at least
+    with pytest.raises(ValueError, match=r"scale 0.1 makes 32x32 frames 3x3, smaller than the 4 px"):
+        tiny.style_targets(style_images[:1], None, frame_hw=HW)
     for bad in ([1.0, 0.5], [0.5, 0.5, 1.0], [0.5]):
         with pytest.raises(ConfigError, match="stylize.scales"):
             section_params("stylize", {"scales": bad})

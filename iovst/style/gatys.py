@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from ..config import StylizeParams
 from ..runtime.device import cuda_flags
 from . import color, lbfgs, losses
-from .vgg import VGGFeatures
+from .vgg import LAYER_NAMES, VGGFeatures
 
 #: One temporal term: (neighbour's stylised frame warped onto this frame ``(B, 3, H, W)``,
 #: its weight ``c`` ``(B, 1, H, W)`` in [0, 1]; 0 for a frame of the batch without this term).
@@ -140,6 +140,9 @@ class Gatys:
             vgg.body.to(torch.bfloat16)  # stored as autocast would cast it (frozen weights: no cast cache)
         self.vgg = vgg
         self.weights_info = vgg.weights_info
+        #: smallest frame side with at least one pixel at the deepest loss layer (one per max-pool before it)
+        last = max(LAYER_NAMES.index(n) for n in self._layers)
+        self._min_side = 2 ** sum(n.startswith("pool") for n in LAYER_NAMES[:last])
         lw = params.style_layer_weights or (1.0,) * len(params.style_layers)
         self.style_layer_weights = dict(zip(params.style_layers, losses.normalise_weights(lw)))
 
@@ -165,6 +168,17 @@ class Gatys:
             want = f"({lead}, 3, {hw[0]}, {hw[1]})" if hw else f"({lead}, 3, H, W)"
             raise ValueError(f"{what} must be {want}, got {tuple(t.shape)}")
         return t.detach().to(self.device, torch.float32)
+
+    def _scaled(self, hw: tuple[int, int], scale: float) -> tuple[int, int]:
+        """:func:`scaled_hw`; ``ValueError`` naming ``stylize.scales`` when a coarse scale is too small
+        for the VGG layers."""
+        size = scaled_hw(hw, scale)
+        if scale != 1 and min(size) < self._min_side:
+            raise ValueError(
+                f"stylize.scales: scale {scale} makes {hw[1]}x{hw[0]} frames {size[1]}x{size[0]}, "
+                f"smaller than the {self._min_side} px the VGG-19 layers need"
+            )
+        return size
 
     def _content_targets(self, content: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.no_grad():
@@ -273,7 +287,9 @@ class Gatys:
             raise ValueError(f"style scale must be > 0, got {scale}")
         blend = losses.normalise_weights(weights if weights is not None else [1.0] * len(images), what="style weights")
         levels = {
-            s: self._style_targets(images, blend, scaled_hw(frame_hw, s), scale) for s in self.params.scales if s != 1
+            s: self._style_targets(images, blend, self._scaled(frame_hw, s), scale)
+            for s in self.params.scales
+            if s != 1
         }
         return replace(self._style_targets(images, blend, frame_hw, scale), levels=levels)
 
@@ -388,7 +404,7 @@ class Gatys:
             level = targets if scale == 1 else targets.levels.get(scale)
             if level is None:
                 raise ValueError(f"style targets lack the level of scale {scale} (built for other stylize.scales)")
-            size = scaled_hw(hw, scale)
+            size = self._scaled(hw, scale)
             x = self._optimize_at(
                 resize(content, size),
                 level,
