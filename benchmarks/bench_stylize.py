@@ -238,7 +238,7 @@ def bench_gpu(
     shapes: list[tuple[int, int]], batches: list[int], *, device: torch.device, weights: str, peak: float, repeats: int
 ) -> None:
     model = _model(device, weights)
-    print(f"FLOP floor at {peak:g} TFLOP/s (bf16 dense peak); fwd+bwd = 2 x forward conv FLOPs")
+    print(f"FLOP floor at {peak:g} TFLOP/s (bf16 dense peak); fwd+bwd = 2 x forward conv FLOPs; bf16 on CUDA")
     for hw in shapes:
         for batch in batches:
             t_bare, t_full = time_iteration(model, hw, batch, device=device, repeats=repeats)
@@ -246,7 +246,7 @@ def bench_gpu(
             print(
                 f"{hw[1]:5d}x{hw[0]:<5d} B={batch}  iteration {1e3 * t_full:9.2f} ms "
                 f"({1e3 * t_full / batch:8.2f} ms/frame)"
-                f"   bare bf16 VGG fwd+bwd {1e3 * t_bare:9.2f} ms   floor {1e3 * floor:8.3f} ms   "
+                f"   bare VGG fwd+bwd {1e3 * t_bare:9.2f} ms   floor {1e3 * floor:8.3f} ms   "
                 f"iteration/bare {t_full / t_bare:5.2f}   bare/floor {t_bare / floor:6.2f}   "
                 f"iteration/floor {t_full / floor:6.2f}"
             )
