@@ -17,9 +17,19 @@ over the scales (the remainder to the last), each scale starts from the previous
 upsampled (bilinear), and each scale has its own style targets (the style images resized to
 ``scale`` × the scaled frame area: :attr:`StyleTargets.levels`).
 
-Early stop (``early_stop_tol > 0``): every ``early_stop_window`` iterations the loss is compared with
-the previous check and the run stops when it changed relatively by less than the tolerance. This is
-the only host synchronisation in the Adam and in the L-BFGS loop.
+Optimisation space: pixels are optimised *directly* in ``[0, 1]`` image units (so ``lr`` and the
+loss scales refer to image values), not through a sigmoid, which would stall dark and bright pixels.
+
+* Adam is a projected method: the image is clamped to ``[0, 1]`` after every step.
+* L-BFGS runs unconstrained (projecting between its steps would corrupt its curvature pairs) and
+  the result is clamped to ``[0, 1]`` once at the end. It uses no line search (one loss evaluation
+  per iteration, like Adam) and ``lr = 1``: the sync-free :mod:`iovst.style.lbfgs` (the steps of
+  ``torch.optim.LBFGS`` without its host syncs).
+
+Early stop (``early_stop_tol > 0``): every ``early_stop_window`` iterations each frame's loss is
+compared with the previous check and the frame stops (is held where it is) when it changed
+relatively by less than the tolerance; the run ends when every frame has stopped. This is the only
+host synchronisation in the Adam and in the L-BFGS loop.
 
 CUDA: the VGG passes run under bf16 autocast with ``channels_last``, the network stored in bf16
 (autocast caches no casts of frozen weights, it would re-cast them every forward); Grams and losses
@@ -473,12 +483,12 @@ class Gatys:
                     if bool(stopped.all()):
                         break
                 prev = cur
-            frozen = stopped.to(x.device)
-            held = x.detach()[frozen].clone() if bool(stopped.any()) else None
+            frozen = stopped.to(x.device) if bool(stopped.any()) else None
+            held = None if frozen is None else x.detach()[frozen].clone()
             opt.step()
             with torch.no_grad():
                 x.clamp_(0, 1)
-                if held is not None:
+                if frozen is not None:
                     x[frozen] = held
 
     def loss_terms(
