@@ -155,6 +155,7 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> None:
                 f"config key 'styles.{name}.weights': {len(w)} weight(s) for {len(style['images'])} image(s)"
             )
     _check_style_layer_weights(cfg.get("stylize", {}))
+    _check_scales(cfg.get("stylize", {}).get("scales"))
 
 
 def _check_offsets(offsets: list[int] | None, mp_off: list[int] | None) -> None:
@@ -190,6 +191,31 @@ def _check_style_layer_weights(stylize: Mapping[str, Any]) -> None:
         )
     if sum(sw) <= 0:
         raise ConfigError("config key 'stylize.style_layer_weights': weights sum to 0")
+
+
+def _check_scales(scales: list[float] | None) -> None:
+    """``stylize.scales``: ascending without repeats, ending at 1 (full resolution)."""
+    if scales is not None and (list(scales) != sorted(set(scales)) or scales[-1] != 1):
+        raise ConfigError(f"config key 'stylize.scales': must be ascending without repeats and end at 1, got {scales}")
+
+
+#: ``--params`` keys (dotted) that change no result beyond rounding: left out of the per-frame
+#: cache keys (:func:`result_params`), so results computed with any of their values are reused.
+NOT_IN_RESULT: tuple[str, ...] = ("stylize.batch_size",)
+
+
+def result_params(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A stage's ``--params`` object without the keys of :data:`NOT_IN_RESULT` (a copy): what the
+    per-frame cache keys hash."""
+    out = copy.deepcopy(dict(raw))
+    for key in NOT_IN_RESULT:
+        *parents, last = key.split(".")
+        node = out
+        for k in parents:
+            node = node.get(k, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return out
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -389,6 +415,8 @@ class StylizeParams:
     early_stop_tol: float  #: relative loss change that stops early; 0 = never
     early_stop_window: int  #: iterations between early-stop checks
     init: str  #: ``content`` | ``noise``
+    batch_size: int  #: frames optimised together in round 0 (not in the per-frame cache key)
+    scales: tuple[float, ...]  #: coarse-to-fine scales, ascending, the last 1
     brushstroke: BrushstrokeParams  #: the brushstroke method's stroke stage
 
 

@@ -8,7 +8,8 @@ import torch
 
 from iovst.config import StylizeParams, load_schema, section_params
 from iovst.errors import ConfigError
-from iovst.style.gatys import Gatys, frame_seed
+from iovst.style import lbfgs
+from iovst.style.gatys import Gatys, frame_seed, split_iterations
 from iovst.style.vgg import VGGFeatures
 
 HW = (32, 32)
@@ -175,3 +176,80 @@ def test_shape_errors_name_real_shapes(style_images, content):
         g.optimize(content, targets=t, init=torch.rand(1, 3, 16, 16), iterations=1)
     with pytest.raises(ValueError, match=r"\(20, 44\)"):
         g.style_targets([style_images[0][..., 0]], None, frame_hw=HW)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "iterations", "onednn", "tol"),
+    [("lbfgs", 15, False, 1e-6), ("adam", 15, False, 1e-6), ("lbfgs", 6, True, 1e-3)],
+)
+def test_batch_equals_one_frame_at_a_time_with_per_frame_early_stop(
+    optimizer, iterations, onednn, tol, style_images, monkeypatch
+):
+    """Each frame of a batch (own init seed, own temporal term, own early stop) ends where its
+    B = 1 run ends; the early stop freezes some frames of the batch while others go on.
+
+    With batch-invariant CPU kernels (oneDNN off: per-sample im2col convolutions) frames never mix,
+    so the results agree to fp32 rounding over a whole run. oneDNN's convolutions round a batch's
+    rows differently from a single frame's (~1e-6), which L-BFGS (no line search) amplifies over
+    long runs (docs/performance.md): the default kernels are checked within 1e-3 on a short run.
+    """
+    if not onednn:
+        monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+    g = model(optimizer=optimizer, init="noise", early_stop_tol=0.1, early_stop_window=3)
+    hw = (24, 24)
+    t = g.style_targets(style_images[:1], None, frame_hw=hw)
+    gen = torch.Generator().manual_seed(5)
+    content = torch.rand(3, 3, *hw, generator=gen)
+    content[2] = 0.5  # a flat frame converges differently from the textured ones
+    warped = torch.rand(3, 3, *hw, generator=gen)
+    c = torch.zeros(3, 1, *hw)
+    c[1] = 1.0  # only frame 1 has a temporal term
+    seeds = [frame_seed(0, i) for i in range(3)]
+    stops = []
+    rule = lbfgs.relative_change_below
+    monkeypatch.setattr(lbfgs, "relative_change_below", lambda *a: stops.append(rule(*a)) or stops[-1])
+    batch = g.optimize_batch(
+        content, targets=t, iterations=iterations, temporal=[(warped, c)], temporal_weight=50.0, seeds=seeds
+    )
+    if iterations > 6:
+        assert any(0 < int(s.sum()) < 3 for s in stops), stops  # frames stopped at different checks
+    for i in range(3):
+        one = g.optimize(
+            content[i : i + 1],
+            targets=t,
+            iterations=iterations,
+            temporal=[(warped[i : i + 1], c[i : i + 1])],
+            temporal_weight=50.0,
+            seed=seeds[i],
+        )
+        assert (batch[i : i + 1] - one).abs().max() <= tol, i
+    with pytest.raises(ValueError, match="2 seed"):
+        g.optimize_batch(content, targets=t, iterations=1, seeds=seeds[:2])
+
+
+def test_coarse_to_fine_scales(style_images, content):
+    assert split_iterations(7, 2) == [3, 4] and split_iterations(7, 1) == [7]
+    g = model(scales=[0.5, 1.0], iterations=6)
+    t = g.style_targets(style_images[:1], None, frame_hw=HW)
+    assert (
+        set(t.levels) == {0.5}
+        and t.levels[0.5].sizes[0] == g._style_targets(style_images[:1], [1.0], (16, 16), 1.0).sizes[0]
+    )
+    sizes = []
+    forward = g.vgg.forward
+    g.vgg.forward = lambda x, *a: sizes.append(tuple(x.shape[2:])) or forward(x, *a)
+    out = g.optimize(content, targets=t, iterations=6)
+    assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
+    assert sizes.count((16, 16)) == 1 + 3 and sizes.count(HW) == 1 + 3  # content features + 3 iterations each
+    sizes.clear()
+    g.optimize(content, targets=t, init=out, iterations=2)  # a given start image: refined at full scale only
+    assert set(sizes) == {HW}
+    single = model(iterations=6)
+    with pytest.raises(ValueError, match="scale 0.5"):
+        g.optimize(content, targets=single.style_targets(style_images[:1], None, frame_hw=HW), iterations=2)
+    tiny = model(scales=[0.1, 1.0])  # layers up to relu3_2: two max-pools, 4 px at least
+    with pytest.raises(ValueError, match=r"scale 0.1 makes 32x32 frames 3x3, smaller than the 4 px"):
+        tiny.style_targets(style_images[:1], None, frame_hw=HW)
+    for bad in ([1.0, 0.5], [0.5, 0.5, 1.0], [0.5]):
+        with pytest.raises(ConfigError, match="stylize.scales"):
+            section_params("stylize", {"scales": bad})

@@ -186,3 +186,35 @@ def test_report_losses_from_a_config_file_takes_its_device(setup, capsys):
     assert "loss terms at iteration 0" in capsys.readouterr().out
     assert main(args) == 2
     assert "--device is required with --params" in capsys.readouterr().err
+
+
+def test_batches_share_the_cache_and_a_kill_loses_only_the_batch_in_flight(setup, caplog, monkeypatch):
+    """batch_size 2: a kill in the second batch keeps the first batch's frames; a batch_size 1 run
+    (same per-frame keys) reuses them and computes only the lost frame."""
+    caplog.set_level(logging.INFO)
+    setup["params"]["stylize"]["batch_size"] = 2
+    sizes = []
+    orig = Gatys.optimize_batch
+
+    def killed_in_second_batch(self, content, **kw):
+        sizes.append(content.shape[0])
+        if len(sizes) == 2:
+            raise KeyboardInterrupt
+        return orig(self, content, **kw)
+
+    monkeypatch.setattr(Gatys, "optimize_batch", killed_in_second_batch)
+    with pytest.raises(KeyboardInterrupt):
+        main(argv(setup, setup["tmp"] / "killed.h5"))
+    assert sizes == [2, 1] and not (setup["tmp"] / "killed.h5").exists()
+    assert [line[:19] for line in frame_lines(caplog.text)] == ["frame 0: computed (", "frame 1: computed ("]
+    monkeypatch.setattr(Gatys, "optimize_batch", orig)
+    setup["params"]["stylize"]["batch_size"] = 1
+    caplog.clear()
+    out = setup["tmp"] / "resumed.h5"
+    assert main(argv(setup, out)) == 0
+    assert [line[:19] for line in frame_lines(caplog.text)] == [
+        "frame 0: reused",
+        "frame 1: reused",
+        "frame 2: computed (",
+    ]
+    assert h5io.read_frames(out)[1].shape == (N, H, W, 3)

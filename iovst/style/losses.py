@@ -12,6 +12,10 @@ layers, nor on the magnitude of the network's features:
   the features (ImageNet VGG-19, another checkpoint, or the seeded random weights of the tests);
 * total variation and the temporal term are means over pixels (and channels) of images in [0, 1].
 
+Batches: every term is computed per frame of a ``(B, ...)`` batch (each frame normalised by its own
+target); ``per_frame=True`` returns the ``(B,)`` terms (the batched optimiser's per-frame losses),
+the default their sum, a scalar (``B = 1``: the frame's term).
+
 Scale of the defaults (config ``stylize``): the Caffe-era weights of Gatys / Ruder / neural-style
 (content 5, style 1e2, temporal 1e3 on 0-255 BGR features) do not carry over; with the relative
 terms above, ``content 1, style 10, tv 1, temporal 200`` are the starting points. Print each term's
@@ -50,11 +54,23 @@ def normalise_weights(weights: Sequence[float], *, what: str = "weights") -> lis
     return [x / total for x in w]
 
 
-def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Relative squared error ``mean((F - P)²) / mean(P²)``, averaged over the layers of ``targets``
-    (scalar fp32).
+def _frames(v: torch.Tensor, per_frame: bool) -> torch.Tensor:
+    """Per-frame terms ``v`` ``(B,)`` as returned: themselves, or their sum (scalar)."""
+    return v if per_frame else v.sum()
 
-    ``features[l]`` ``(1, C, H, W)`` and ``targets[l]`` must have the same shape.
+
+def _mean(t: torch.Tensor) -> torch.Tensor:
+    """Mean over all but the first (frame) dimension: ``(B, ...)`` -> ``(B,)``."""
+    return t.reshape(t.shape[0], -1).mean(1)
+
+
+def content_loss(
+    features: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], *, per_frame: bool = False
+) -> torch.Tensor:
+    """Relative squared error ``mean((F - P)²) / mean(P²)`` per frame, averaged over the layers of
+    ``targets`` (fp32; ``(B,)`` with ``per_frame``, else their sum).
+
+    ``features[l]`` ``(B, C, H, W)`` and ``targets[l]`` must have the same shape.
     """
     terms = []
     for name, t in targets.items():
@@ -62,20 +78,23 @@ def content_loss(features: Mapping[str, torch.Tensor], targets: Mapping[str, tor
         if f.shape != t.shape:
             raise ValueError(f"content layer {name}: features {tuple(f.shape)} vs target {tuple(t.shape)}")
         t32 = t.float()
-        terms.append(torch.mean((f.float() - t32) ** 2) / (torch.mean(t32**2) + EPS))
-    return torch.stack(terms).mean()
+        terms.append(_mean((f.float() - t32) ** 2) / (_mean(t32**2) + EPS))
+    return _frames(torch.stack(terms).mean(0), per_frame)
 
 
 def style_loss(
     features: Mapping[str, torch.Tensor],
     target_grams: Mapping[str, torch.Tensor],
     layer_weights: Mapping[str, float],
+    *,
+    per_frame: bool = False,
 ) -> torch.Tensor:
-    """``Σ_l w_l · mean((gram(F_l) − T_l)²) / mean(T_l²)`` with ``w`` normalised to sum 1 (scalar fp32).
+    """``Σ_l w_l · mean((gram(F_l) − T_l)²) / mean(T_l²)`` per frame with ``w`` normalised to sum 1
+    (fp32; ``(B,)`` with ``per_frame``, else their sum).
 
     Args:
         features: ``{layer: (B, C, H, W)}`` activations of the image being optimised.
-        target_grams: ``{layer: (1 or B, C, C)}`` fp32 target Grams.
+        target_grams: ``{layer: (1 or B, C, C)}`` fp32 target Grams (one for all frames, or one per frame).
         layer_weights: ``{layer: weight >= 0}``; the layers summed over.
     """
     names = list(layer_weights)
@@ -87,39 +106,43 @@ def style_loss(
         if g.shape[-2:] != t.shape[-2:]:
             raise ValueError(f"style layer {name}: Gram {tuple(g.shape)} vs target {tuple(t.shape)}")
         t32 = t.float()
-        term = wl * torch.mean((g - t32) ** 2) / (torch.mean(t32**2) + EPS)
+        term = wl * _mean((g - t32) ** 2) / (_mean(t32**2) + EPS)
         total = term if total is None else total + term
-    return total
+    return _frames(total, per_frame)
 
 
-def tv_loss(x: torch.Tensor) -> torch.Tensor:
-    """Total variation of ``x`` ``(B, C, H, W)``: mean squared horizontal plus mean squared vertical
-    neighbour difference (the smooth, squared form used by neural-style). Scalar fp32; 0 for a
-    constant image."""
+def tv_loss(x: torch.Tensor, *, per_frame: bool = False) -> torch.Tensor:
+    """Total variation of ``x`` ``(B, C, H, W)`` per frame: mean squared horizontal plus mean squared
+    vertical neighbour difference (the smooth, squared form used by neural-style). fp32 (``(B,)``
+    with ``per_frame``, else their sum); 0 for a constant image."""
     if x.ndim != 4:
         raise ValueError(f"tv_loss expects (B, C, H, W), got {tuple(x.shape)}")
     x = x.float()
     dx = x[..., :, 1:] - x[..., :, :-1]
     dy = x[..., 1:, :] - x[..., :-1, :]
-    return torch.mean(dx**2) + torch.mean(dy**2)
+    return _frames(_mean(dx**2) + _mean(dy**2), per_frame)
 
 
-def temporal_loss(x: torch.Tensor, warped: Sequence[torch.Tensor], weights: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Masked temporal loss ``Σ_N mean(c_N · (x − ω_N)²)`` (Ruder et al.; one term per offset, summed).
+def temporal_loss(
+    x: torch.Tensor, warped: Sequence[torch.Tensor], weights: Sequence[torch.Tensor], *, per_frame: bool = False
+) -> torch.Tensor:
+    """Masked temporal loss ``Σ_N mean(c_N · (x − ω_N)²)`` per frame (Ruder et al.; one term per
+    offset, summed).
 
     Args:
-        x: ``(1, C, H, W)`` the image being optimised (``C = 3`` RGB, or 1: the luminance of
+        x: ``(B, C, H, W)`` the images being optimised (``C = 3`` RGB, or 1: the luminance of
             ``original_colors``).
-        warped: per offset, the neighbour's stylised frame warped onto ``x``'s grid, ``(1, C, H, W)``.
-        weights: per offset, the reliability / long-term weight ``c_N`` ``(1, 1, H, W)`` in ``[0, 1]``.
+        warped: per offset, the neighbours' stylised frames warped onto ``x``'s grid, ``(B, C, H, W)``.
+        weights: per offset, the reliability / long-term weight ``c_N`` ``(B, 1, H, W)`` in ``[0, 1]``
+            (a frame without this offset: weight 0).
 
-    The mean runs over channels and pixels (``D = C·H·W``), as in the paper. Scalar fp32; 0 without
-    terms.
+    The mean runs over channels and pixels (``D = C·H·W``), as in the paper. fp32 (``(B,)`` with
+    ``per_frame``, else their sum); 0 without terms.
     """
     if len(warped) != len(weights):
         raise ValueError(f"temporal_loss: {len(warped)} warped image(s) but {len(weights)} weight map(s)")
     x32 = x.float()
-    total = x32.new_zeros(())
+    total = x32.new_zeros(x.shape[0])
     for i, (w, c) in enumerate(zip(warped, weights)):
         if w.shape != x.shape:
             raise ValueError(f"temporal term {i}: warped {tuple(w.shape)} vs image {tuple(x.shape)}")
@@ -127,5 +150,5 @@ def temporal_loss(x: torch.Tensor, warped: Sequence[torch.Tensor], weights: Sequ
             raise ValueError(
                 f"temporal term {i}: weight {tuple(c.shape)} must be ({x.shape[0]}, 1, {x.shape[2]}, {x.shape[3]})"
             )
-        total = total + torch.mean(c.float() * (x32 - w.float()) ** 2)
-    return total
+        total = total + _mean(c.float() * (x32 - w.float()) ** 2)
+    return _frames(total, per_frame)

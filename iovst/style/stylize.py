@@ -22,11 +22,13 @@ hashes, so they need not be in ``--params``.
 
 The model and the style targets (Grams) are built once per job; then each frame of chunk ``K`` is
 either reused from the undeclared cache ``CACHE/stylize/`` or optimised from scratch (logged as
-``frame 12: reused`` / ``frame 12: computed (3.1 s)``), and the chunk is written to ``R.h5``
+``frame 12: reused`` / ``frame 12: computed (3.1 s)``; the uncached frames ``stylize.batch_size``
+at a time, each cached when its batch is done), and the chunk is written to ``R.h5``
 (``kind=frames``, attrs ``first_frame``, ``round = 0``, ``method``, ``params_hash``, ``weights``,
 ``warning``, ``styles``, ``style_weights``, ``style_scale``). The cache key hashes the stage name,
-the params, the frame's pixels, the per-frame seed, the style images' pixels, blend weights and
-scale, and where the VGG weights came from.
+the params (less ``stylize.batch_size``: :data:`iovst.config.NOT_IN_RESULT`), the frame's pixels,
+the per-frame seed, the style images' pixels, blend weights and scale, and where the VGG weights
+came from.
 
 ``--report-losses`` prints each loss term (raw, weight, weighted) for the chunk's first frame at
 iteration 0 with the configured weights, and exits without optimising or writing anything: the

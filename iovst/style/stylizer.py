@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from ..config import StageParams, StylizeParams
+from ..config import StageParams, StylizeParams, result_params
 from ..errors import CacheError, ConfigError, InputError
 from ..flow.cuts import Cuts
 from ..flow.flowstore import FlowStore, MaskStore
@@ -78,8 +78,9 @@ class Chunk:
 
 @dataclass(frozen=True)
 class FrameKeys:
-    """Per-frame seeds and cache keys of one job: the key hashes the stage, its params, the
-    frame's pixels, the per-frame seed, the style digest and any further ``inputs``."""
+    """Per-frame seeds and cache keys of one job: the key hashes the stage, its params (less
+    :data:`iovst.config.NOT_IN_RESULT`), the frame's pixels, the per-frame seed, the style digest
+    and any further ``inputs``."""
 
     params: Mapping[str, Any]
     style_digest: str
@@ -87,7 +88,8 @@ class FrameKeys:
     def __call__(self, index: int, frame: np.ndarray, *inputs: str) -> tuple[int, str]:
         """``(per-frame seed, cache key)`` of frame ``index``."""
         seed = frame_seed(self.params["seed"], index)
-        return seed, make_key(STAGE, self.params, hash_arrays(frame), str(seed), self.style_digest, *inputs)
+        key = make_key(STAGE, result_params(self.params), hash_arrays(frame), str(seed), self.style_digest, *inputs)
+        return seed, key
 
 
 class Stylizer(Protocol):
@@ -188,8 +190,30 @@ class GatysStylizer:
     def stylize_chunk(
         self, chunk: Chunk, *, cache: FrameCache, keys: FrameKeys
     ) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
-        results = []
+        """Frames not in the cache are optimised ``stylize.batch_size`` at a time (in frame order,
+        cached frames skipped), each cached as soon as its batch is done: a kill loses at most the
+        batch in flight."""
+        results: dict[int, np.ndarray] = {}
         progress = ChunkProgress(len(chunk.indices))
+        pending: list[tuple[int, np.ndarray, int, str]] = []  # (index, frame, seed, key)
+
+        def run_batch() -> None:
+            t = time.perf_counter()
+            images = self.model.optimize_batch(
+                torch.cat([to_tensor(f) for _, f, _, _ in pending]),
+                targets=self.targets,
+                iterations=self.params.iterations,
+                seeds=[s for _, _, s, _ in pending],
+            )
+            dt = (time.perf_counter() - t) / len(pending)  # seconds per frame
+            for (i, _, _, key), image in zip(pending, images.split(1), strict=True):
+                out = to_image(image).astype(np.float16)
+                # log before caching: a kill between the two counts as (at most) one recomputed frame
+                log.info("frame %d: computed (%.1f s); %s", i, dt, progress.step(dt))
+                cache.put(key, out)
+                results[i] = out
+            pending.clear()
+
         for i in chunk.indices:
             frame = chunk.frame(i)
             fseed, key = keys(i, frame)
@@ -197,16 +221,14 @@ class GatysStylizer:
             if out is not None:
                 progress.step()
                 log.info("frame %d: reused", i)
-            else:
-                t = time.perf_counter()
-                image = self.refine(to_tensor(frame), init=None, iterations=self.params.iterations, seed=fseed)
-                out = to_image(image).astype(np.float16)
-                # log before caching: a kill between the two counts as (at most) one recomputed frame
-                dt = time.perf_counter() - t
-                log.info("frame %d: computed (%.1f s); %s", i, dt, progress.step(dt))
-                cache.put(key, out)
-            results.append(out.astype(np.float32))
-        return results, {}
+                results[i] = out
+                continue
+            pending.append((i, frame, fseed, key))
+            if len(pending) == self.params.batch_size:
+                run_batch()
+        if pending:
+            run_batch()
+        return [results[i].astype(np.float32) for i in chunk.indices], {}
 
     def report(self, frame: np.ndarray, *, seed: int) -> str:
         """Loss terms at iteration 0 (the configured init and, for contrast, noise)."""
