@@ -53,6 +53,10 @@ STAGES: dict[str, Stage] = {
     "stylize": Stage(2, ("stylize", "model", "seed")),  # 2: batched L-BFGS; luminance-only original_colors
     "multipass": Stage(2, ("stylize", "multipass", "model", "seed")),  # 2: as stylize
     "encode": Stage(1, ("encode",)),
+    # the losses' layers and the VGG weights; the style images and scale come as arguments
+    "metrics": Stage(
+        1, ("stylize.content_layers", "stylize.style_layers", "stylize.style_layer_weights", "model", "seed")
+    ),
 }
 
 
