@@ -122,8 +122,8 @@ def summary_html(
     if cuts is None:
         parts.append('<p id="scene-cuts">scene cuts: not detected by this version</p>')
     else:
-        listed = ", ".join(str(c) for c in cuts) or "none"
-        parts.append(f'<p id="scene-cuts">scene cuts ({len(cuts)}), a new shot starts at frame: {html.escape(listed)}</p>')
+        listed = html.escape(", ".join(str(c) for c in cuts) or "none")
+        parts.append(f'<p id="scene-cuts">scene cuts ({len(cuts)}), a new shot starts at frame: {listed}</p>')
     parts.append("<h2>Jobs: wall time and peak memory (Snakemake benchmark files)</h2>")
     cost = metrics_cost(benchmarks)
     if cost:

@@ -337,6 +337,7 @@ def test_status_predicts_jobs_disk_and_gpu_time(finished_run, clip, tmp_path):
     the jobs and the disk space and says that GPU time is not measured yet; after it, the job count
     is what Snakemake plans for a full rerun, the disk space is what the artifacts take and the GPU
     time comes from the measured seconds per iteration."""
+
     def status(work):
         r = subprocess.run(
             [sys.executable, "-m", "iovst", "status", "-d", str(work), "--configfile", str(work / "config.yaml")],
