@@ -140,9 +140,9 @@ class VideoPlan:
     disk: dict[str, tuple[int, bool]]
 
 
-def _video_geometry(cfg: Mapping[str, Any], layout: Layout, video: str) -> tuple[int, int, int]:
+def _video_geometry(cfg: Mapping[str, Any], layout: Layout, video: str, workdir: Path) -> tuple[int, int, int]:
     """``(frames, width, height)`` of ``video`` as processed: from meta.json, else by probing the
-    source (the extract stage's size and frame range)."""
+    source (relative to ``workdir``; the extract stage's size and frame range)."""
     try:
         meta = load_meta(layout.meta(video))
         return int(meta["frame_count"]), int(meta["width"]), int(meta["height"])
@@ -151,7 +151,7 @@ def _video_geometry(cfg: Mapping[str, Any], layout: Layout, video: str) -> tuple
         from .video.probe import probe
 
         ex = cfg["extract"]
-        info = probe(cfg["videos"][video])
+        info = probe(workdir / cfg["videos"][video])
         n = max(info.frame_count - ex["start"], 0)
         w, h = processing_size(info, size=ex["size"], side=ex["side"])
         return (n if ex["count"] is None else min(n, ex["count"])), w, h
@@ -176,9 +176,10 @@ def _measured(files: list[Path], frames: int) -> int | None:
     return round(sum(sizes) / frames) if sizes and frames else None
 
 
-def video_plan(cfg: Mapping[str, Any], layout: Layout, video: str) -> VideoPlan:
-    """Jobs and disk space of ``video`` under the validated config ``cfg`` (see the module doc)."""
-    n, w, h = _video_geometry(cfg, layout, video)
+def video_plan(cfg: Mapping[str, Any], layout: Layout, video: str, *, workdir: str | Path = ".") -> VideoPlan:
+    """Jobs and disk space of ``video`` under the validated config ``cfg`` (see the module doc);
+    relative source paths are relative to ``workdir``."""
+    n, w, h = _video_geometry(cfg, layout, video, Path(workdir))
     size, passes, styles = cfg["chunk_size"], cfg["multipass"]["passes"], list(cfg["styles"])
     k = n_chunks(n, size) if n else 0
     px, offsets = w * h, len(cfg["flow"]["offsets"])
@@ -244,6 +245,21 @@ def gpu_total(cfg: Mapping[str, Any], renders: list[RenderProgress], plans: Mapp
     return f"{_duration(total)} (measured: {rates})"
 
 
+def plan_lines(
+    cfg: Mapping[str, Any], layout: Layout, renders: list[RenderProgress] | None = None, *, workdir: str | Path = "."
+) -> list[str]:
+    """The prediction for the whole render: :func:`format_plan` per video, then the jobs in all
+    (with Snakemake's ``all``) and the GPU time (``renders``: the :func:`render_progress` of every
+    video x style, computed here when ``None``)."""
+    if renders is None:
+        renders = [render_progress(cfg, layout, v, s) for v in cfg["videos"] for s in cfg["styles"]]
+    plans = {v: video_plan(cfg, layout, v, workdir=workdir) for v in cfg["videos"]}
+    n_jobs = sum(p.jobs for p in plans.values()) + 1  # + rule all
+    return [format_plan(p) for p in plans.values()] + [
+        f"plan: {n_jobs} jobs in all; GPU time of the whole render: {gpu_total(cfg, renders, plans)}"
+    ]
+
+
 def _duration(s: float) -> str:
     """``"0 s"``, ``"42 s"``, ``"3 min 20 s"``, ``"2 h 05 min"``."""
     s = round(s)
@@ -276,11 +292,7 @@ def status_report(
     ETA."""
     layout = Layout(str(Path(workdir) / cfg["results"].rstrip("/")))
     renders = [render_progress(cfg, layout, v, s) for v in cfg["videos"] for s in cfg["styles"]]
-    lines = [format_render(r) for r in renders]
-    plans = {v: video_plan(cfg, layout, v) for v in cfg["videos"]}
-    lines += [format_plan(p) for p in plans.values()]
-    n_jobs = sum(p.jobs for p in plans.values()) + 1  # + rule all
-    lines.append(f"plan: {n_jobs} jobs in all; GPU time of the whole render: {gpu_total(cfg, renders, plans)}")
+    lines = [format_render(r) for r in renders] + plan_lines(cfg, layout, renders, workdir=workdir)
     lefts = [r.gpu_seconds_left() for r in renders]
     if any(r.n_frames is None for r in renders) or None in lefts:
         eta = "unknown (no frame measured yet or not extracted)"

@@ -64,6 +64,13 @@ if workflow.is_main_process:
         _STALE = before_dag(config, L, dry_run=workflow.output_settings.dryrun)
     except IovstError as _exc:
         _fail(_exc)
+    if workflow.output_settings.dryrun:  # what the render will take (iovst status prints it too)
+        from iovst.status import plan_lines
+
+        try:
+            print("\n".join(plan_lines(config, L)), file=sys.stderr)
+        except IovstError as _exc:
+            print(f"iovst: no size prediction: {_exc}", file=sys.stderr)
 
 
 wildcard_constraints:
