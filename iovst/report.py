@@ -3,7 +3,7 @@
 It shows what Snakemake's report cannot know: the validated configuration (defaults and
 ``--config`` values filled in), which VGG-19 and flow weights the jobs actually used (read from the
 result and flow chunks' ``weights`` attributes; a loud note when they were random), the scene cuts
-(``meta.json``'s ``scene_cuts`` when the extraction recorded them, else "not detected by this
+(the ``cuts`` list, first frames of new shots, of the cuts file given, else "not detected by this
 version"), and each job's wall time and peak memory from the rules' ``benchmark:`` files
 (``<results>/logs/<video>/...benchmark.tsv``, :meth:`iovst.layout.Layout.benchmark`), with totals
 per stage and the cost of the metrics jobs next to the render's (stylize + multipass).
@@ -23,7 +23,6 @@ import yaml
 
 from .storage import h5io
 from .storage.atomic import write_bytes
-from .storage.meta import load_meta
 
 BENCHMARK_SUFFIX = ".benchmark.tsv"
 
@@ -100,12 +99,13 @@ def summary_html(
     *,
     video: str,
     cfg: Mapping[str, Any],
-    meta: Mapping[str, Any],
+    cuts: Sequence[int] | None,
     weights: Mapping[str, Mapping[str, str]],
     benchmarks: Sequence[Mapping[str, Any]],
 ) -> str:
-    """The page: ``weights`` maps a label (``"VGG-19 (style paint)"``, ``"flow"``) to a
-    :func:`chunk_weights` record; ``benchmarks`` are :func:`read_benchmarks` rows."""
+    """The page: ``cuts`` the first frames of new shots (``None``: not detected); ``weights`` maps
+    a label (``"VGG-19 (style paint)"``, ``"flow"``) to a :func:`chunk_weights` record;
+    ``benchmarks`` are :func:`read_benchmarks` rows."""
     parts = [f"<h1>iovst run summary: {html.escape(video)}</h1>", "<h2>Weights</h2>"]
     random = [label for label, w in weights.items() if w.get("source") == "random"]
     if random:
@@ -117,7 +117,6 @@ def summary_html(
         )
     rows = [(label, w.get("source", "?"), w.get("detail", ""), w.get("warning", "")) for label, w in weights.items()]
     parts.append(_table(["model", "weights", "detail", "warning"], rows))
-    cuts = meta.get("scene_cuts")
     parts.append("<h2>Scene cuts</h2>")
     if cuts is None:
         parts.append('<p id="scene-cuts">scene cuts: not detected by this version</p>')
@@ -162,16 +161,17 @@ def write_summary(
     *,
     video: str,
     cfg: Mapping[str, Any],
-    meta_path: str | Path,
     style_chunks: Mapping[str, str | Path],
     flow_chunk: str | Path | None,
+    cuts_path: str | Path | None,
     logs_dir: str | Path,
 ) -> None:
     """Write the summary page of ``video`` to ``out``: ``style_chunks`` maps each style to one of
-    its round-0 result chunks, ``flow_chunk`` is one flow chunk (``None``: no flow)."""
-    meta = load_meta(meta_path)
+    its round-0 result chunks, ``flow_chunk`` is one flow chunk (``None``: no flow), ``cuts_path``
+    the video's scene cuts (JSON with a ``cuts`` list; ``None``: not detected)."""
+    cuts = None if cuts_path is None else json.loads(Path(cuts_path).read_text())["cuts"]
     weights = {f"VGG-19 (style {s})": chunk_weights(p) for s, p in style_chunks.items()}
     if flow_chunk is not None:
         weights["flow"] = chunk_weights(flow_chunk)
-    page = summary_html(video=video, cfg=cfg, meta=meta, weights=weights, benchmarks=read_benchmarks(logs_dir))
+    page = summary_html(video=video, cfg=cfg, cuts=cuts, weights=weights, benchmarks=read_benchmarks(logs_dir))
     write_bytes(out, page.encode())

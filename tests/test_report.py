@@ -28,18 +28,41 @@ def test_benchmarks_per_job_and_stage_and_the_metrics_cost(tmp_path):
     assert metrics_cost(rows) == (5.0, 100.0)
 
 
-def _page(weights, meta):
+def _page(weights, cuts):
     cfg = {"videos": {"v": "v.mp4"}, "chunk_size": 4}
-    return summary_html(video="v", cfg=cfg, meta=meta, weights=weights, benchmarks=[])
+    return summary_html(video="v", cfg=cfg, cuts=cuts, weights=weights, benchmarks=[])
 
 
-def test_loud_note_only_for_random_weights_and_scene_cuts_from_meta():
+def test_loud_note_only_for_random_weights_and_the_scene_cuts():
     random = {"VGG-19 (style s)": {"source": "random", "detail": "seed=0"}}
-    page = _page(random, {"frame_count": 10})
+    page = _page(random, None)
     assert 'id="random-weights"' in page and "VGG-19 (style s) ran with seeded random weights" in page
     assert "scene cuts: not detected by this version" in page
     assert "chunk_size: 4" in page  # the configuration
     real = {"VGG-19 (style s)": {"source": "imagenet", "detail": "/cache/vgg19.pth"}}
-    page = _page(real, {"frame_count": 10, "scene_cuts": [12, 40]})
+    page = _page(real, [12, 40])
     assert "random-weights" not in page and "imagenet" in page
     assert "scene cuts (2), a new shot starts at frame: 12, 40" in page
+
+
+def test_report_summary_command_reads_weights_cuts_and_benchmarks(tmp_path):
+    import json
+
+    import numpy as np
+
+    from iovst.cli import main
+    from iovst.storage import h5io
+
+    chunk = tmp_path / "r0.h5"
+    weights = {"model": "vgg19", "source": "imagenet", "detail": "/c/vgg19.pth", "warning": ""}
+    h5io.write_frames(chunk, np.zeros((1, 4, 4, 3)), first_frame=0, attrs={"weights": json.dumps(weights)})
+    (tmp_path / "cuts.json").write_text(json.dumps({"cuts": [7]}))
+    _bench(tmp_path / "logs" / "s" / "r0" / "chunk_0000.benchmark.tsv", 12.5)
+    out = tmp_path / "summary.html"
+    args = ["report-summary", "--video", "v", "--run-config", '{"chunk_size": 4}', "--style-chunk", "s", str(chunk)]
+    args += ["--cuts", str(tmp_path / "cuts.json"), "--logs-dir", str(tmp_path / "logs"), "--out", str(out)]
+    assert main(args) == 0
+    page = out.read_text()
+    assert "random-weights" not in page and "/c/vgg19.pth" in page
+    assert "scene cuts (1), a new shot starts at frame: 7" in page
+    assert "<td>s/r0/chunk_0000</td><td>12.50</td><td>812</td>" in page

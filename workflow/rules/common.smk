@@ -218,7 +218,6 @@ def summary_inputs(wc):
     weights they used)."""
     inputs = {
         "targets": L.targets(config, wc.video),
-        "meta": L.meta(wc.video),
         "r0": [L.round(wc.video, s, 0, 0) for s in config["styles"]],
     }
     if uses_flow(config):
@@ -227,7 +226,8 @@ def summary_inputs(wc):
 
 
 def summary_args(wc, input):
-    """``--style-chunk STYLE R0.h5 ... [--flow-chunk F.h5]`` of ``iovst report-summary``."""
+    """``--style-chunk STYLE R0.h5 ... [--flow-chunk F.h5]`` of ``iovst report-summary`` (scene
+    cuts: ``--cuts cuts.json`` once the extraction detects them)."""
     args = [f"--style-chunk {shlex.quote(s)} {shlex.quote(str(p))}" for s, p in zip(config["styles"], input.r0)]
     if "flow" in input.keys():
         args.append(f"--flow-chunk={shlex.quote(str(input.flow))}")

@@ -72,5 +72,5 @@ rule summary:
         logs=lambda wc: f"{L.logs}/{wc.video}",
         extra=summary_args,
     shell:
-        "iovst report-summary --video={wildcards.video:q} --run-config={params.run_config:q} --meta={input.meta:q} "
-        "{params.extra} --logs-dir={params.logs:q} --out={output:q} --log={log:q}"
+        "iovst report-summary --video={wildcards.video:q} --run-config={params.run_config:q} {params.extra} "
+        "--logs-dir={params.logs:q} --out={output:q} --log={log:q}"
