@@ -16,6 +16,11 @@ include: "workflow/rules/extract.smk"
 include: "workflow/rules/flow.smk"
 include: "workflow/rules/stylize.smk"
 include: "workflow/rules/encode.smk"
+include: "workflow/rules/report.smk"
+
+
+# snakemake --report report.html (after a run): workflow/report/ holds the captions
+report: "workflow/report/workflow.rst"
 
 
 rule all:

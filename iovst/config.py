@@ -58,6 +58,10 @@ STAGES: dict[str, Stage] = {
     "stylize": Stage(3, ("stylize", "model", "seed")),  # 2: batched L-BFGS; luminance-only original_colors
     "multipass": Stage(3, ("stylize", "multipass", "model", "seed")),  # 3: brush content = painting; cuts
     "encode": Stage(1, ("encode",)),
+    # the losses' layers and the VGG weights; the style images and scale come as arguments
+    "metrics": Stage(
+        1, ("stylize.content_layers", "stylize.style_layers", "stylize.style_layer_weights", "model", "seed")
+    ),
 }
 
 

@@ -12,7 +12,10 @@
     {root}/{video}/{style}/r{p}/chunk_%04d.h5        stylize (p = 0), multipass (p >= 1)
     {root}/{video}/{style}/{video}_{style}.mp4       encode (+ ``_side_by_side.mp4``)
     {root}/{video}/{style}/preview_r{p}.mp4          preview_round
-    {root}/logs/{video}/...                          each job's log (its output's place, ``.log``)
+    {root}/{video}/{style}/metrics/...               metrics: metrics.json + plots (``METRICS_FILES``)
+    {root}/{video}/summary.html                      summary: config, weights, scene cuts, job times
+    {root}/logs/{video}/...                          each job's log (its output's place, ``.log``) and
+                                                     benchmark (``.benchmark.tsv``)
 
 Every argument may be a concrete value or a Snakemake wildcard such as ``"{video}"``; chunk ``k``
 is written ``%04d`` when it is an int and as given when it is a string (``"{k}"``), so the same
@@ -26,6 +29,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+#: the metrics stage's outputs (:meth:`Layout.metrics`): name -> file
+METRICS_FILES = {
+    "json": "metrics.json",
+    "warping_error": "warping_error.png",
+    "losses": "losses.png",
+    "thumbnails": "thumbnails.png",
+}
+
+
+def uses_flow(cfg: Mapping[str, Any]) -> bool:
+    """Whether the validated config ``cfg`` needs the flow and mask chunks: multipass,
+    brushstrokes, the flow preview or the metrics (warping error) read them."""
+    return (
+        cfg["multipass"]["passes"] > 0
+        or cfg["stylize"]["method"] == "brushstroke"
+        or cfg["flow"]["preview"]
+        or cfg["metrics"]
+    )
 
 
 def chunk_name(k: int | str) -> str:
@@ -84,9 +106,22 @@ class Layout:
     def preview(self, video: str, style: str, p: int | str) -> str:
         return f"{self.run_dir(video, style)}/preview_r{p}.mp4"
 
+    def metrics(self, video: str, style: str, name: str) -> str:
+        """The metrics stage's output ``name`` (a key of :data:`METRICS_FILES`) of one render."""
+        return f"{self.run_dir(video, style)}/metrics/{METRICS_FILES[name]}"
+
+    def summary(self, video: str) -> str:
+        """The run summary of ``video`` (:mod:`iovst.report`)."""
+        return f"{self.root}/{video}/summary.html"
+
     def log(self, video: str, *parts: str) -> str:
         """``{root}/logs/{video}/{parts...}.log``, e.g. ``log("{video}", "flow", "chunk_{k}")``."""
         return "/".join((self.logs, video, *parts)) + ".log"
+
+    def benchmark(self, video: str, *parts: str) -> str:
+        """The Snakemake ``benchmark:`` file of the job whose log is ``log(video, *parts)``:
+        ``{root}/logs/{video}/{parts...}.benchmark.tsv`` (wall time, peak memory)."""
+        return "/".join((self.logs, video, *parts)) + ".benchmark.tsv"
 
     def targets(self, cfg: Mapping[str, Any], video: str) -> list[str]:
         """The final outputs of ``video`` that the validated config ``cfg`` asks for."""
@@ -97,19 +132,18 @@ class Layout:
                 files.append(self.encoded(video, style, side_by_side=True))
             if cfg["encode"]["previews"]:
                 files += [self.preview(video, style, p) for p in range(cfg["multipass"]["passes"] + 1)]
+            if cfg["metrics"]:
+                files += [self.metrics(video, style, name) for name in METRICS_FILES]
         return files
 
     def artifacts(self, cfg: Mapping[str, Any], video: str, n_chunks: int) -> list[str]:
         """Every intermediate artifact the targets of ``video`` (``n_chunks`` chunks) are built
-        from: meta.json and frames, the flow and mask chunks (when multipass, brushstrokes or the
-        flow preview read them), the scene cuts (multipass, brushstrokes), the long-term chunks
-        (multipass), every round's result chunks."""
+        from: meta.json and frames, the flow and mask chunks and the scene cuts (when
+        :func:`uses_flow`), the long-term chunks (multipass), every round's result chunks."""
         passes, ks = cfg["multipass"]["passes"], range(n_chunks)
         files = [self.meta(video), self.frames(video)]
-        if passes > 0 or cfg["stylize"]["method"] == "brushstroke" or cfg["flow"]["preview"]:
-            files += [self.flow(video, k) for k in ks] + [self.masks(video, k) for k in ks]
-        if passes > 0 or cfg["stylize"]["method"] == "brushstroke":
-            files.append(self.cuts(video))
+        if uses_flow(cfg):
+            files += [self.flow(video, k) for k in ks] + [self.masks(video, k) for k in ks] + [self.cuts(video)]
         if passes > 0:
             files += [self.longterm(video, k) for k in ks]
         for style in cfg["styles"]:

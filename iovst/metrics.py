@@ -9,11 +9,15 @@ with ``F_t`` the flow ``t -> t+1`` estimated on the *input* frames (the flow sta
 reliability on ``t`` of that warp (the masks stage's, Ruder's thresholds), ``||.||²`` the squared
 L2 norm over the RGB channels, images in ``[0, 1]``. A frozen or blurred video also scores low:
 report it next to a style/content measure.
+
+The workflow's ``metrics`` stage (:func:`round_metrics`) measures every round of a render: the
+warping error of each pair, the content and style loss of each frame, and a thumbnail frame;
+:mod:`iovst.plots` draws them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +103,27 @@ def _frames_in_order(chunk_paths: Sequence[str | Path]) -> Iterator[tuple[int, n
             yield first + j, arr[j]
 
 
+def chunks_by_round(chunk_paths: Sequence[str | Path]) -> dict[int | None, list[str | Path]]:
+    """Result chunks grouped by their ``round`` attribute (``None``: chunks without one), rounds
+    ascending."""
+    groups: dict[int | None, list[str | Path]] = {}
+    for p in chunk_paths:
+        with h5io.open_checked(p, kind="frames") as f:
+            r = f.attrs.get("round")
+        groups.setdefault(None if r is None else int(r), []).append(p)
+    return dict(sorted(groups.items(), key=lambda kv: -1 if kv[0] is None else kv[0]))
+
+
+def read_result_frame(chunk_paths: Sequence[str | Path], index: int) -> np.ndarray:
+    """Frame ``index`` ``(H, W, 3)`` float32 in ``[0, 1]`` of the result chunks ``chunk_paths``."""
+    for p in chunk_paths:
+        with h5io.open_checked(p, kind="frames") as f:
+            first, n = int(f.attrs["first_frame"]), int(f.attrs["n_frames"])
+        if first <= index < first + n:
+            return h5io.read_frames(p)[1][index - first]
+    raise InputError(f"metrics: frame {index} is in none of {len(chunk_paths)} result chunk(s)")
+
+
 def run_metrics(
     *,
     chunk_paths: Sequence[str | Path],
@@ -106,12 +131,14 @@ def run_metrics(
     mask_paths: Sequence[str | Path],
     cuts: Cuts = NO_CUTS,
 ) -> dict[str, Any]:
-    """Metrics of a finished run: ``{"warping_error": float, "pairs": int, "frames": int}``.
+    """Metrics of a finished run: ``{"warping_error": float, "pairs": int, "frames": int,
+    "warping_error_per_pair": [[t, error of pair (t, t+1)], ...]}``.
 
     Frames are streamed chunk by chunk; only consecutive frames present in ``chunk_paths`` form
     pairs, and none across a scene cut (``cuts``).
     """
     errs: list[float] = []
+    per_pair: list[list[float]] = []
     n_frames = 0
     prev: tuple[int, np.ndarray] | None = None
     with FlowStore(flow_paths) as flows, MaskStore(mask_paths) as masks:
@@ -126,12 +153,18 @@ def run_metrics(
                 e = pair_warping_error(prev[1], frame, flow, mask)
                 if e is not None:
                     errs.append(e)
+                    per_pair.append([t, e])
             prev = (i, frame)
     if not errs:
         raise InputError(
             f"metrics: no pair of consecutive frames with reliable pixels in {len(chunk_paths)} result chunk(s)"
         )
-    return {"warping_error": float(np.mean(errs)), "pairs": len(errs), "frames": n_frames}
+    return {
+        "warping_error": float(np.mean(errs)),
+        "pairs": len(errs),
+        "frames": n_frames,
+        "warping_error_per_pair": per_pair,
+    }
 
 
 def style_content_losses(
@@ -140,10 +173,15 @@ def style_content_losses(
     frames_dir: str | Path,
     style_paths: Sequence[str | Path],
     weights: str | None = None,
-    stylize: dict[str, Any] | None = None,
-    device: str = "cpu",
-) -> dict[str, float]:
-    """Mean per-frame content and style loss (the stylize stage's definitions, unweighted).
+    stylize: Mapping[str, Any] | None = None,
+    device: str | torch.device = "cpu",
+    style_weights: Sequence[float] | None = None,
+    style_scale: float = 1.0,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Content and style loss per frame and their means (the stylize stage's definitions,
+    unweighted): ``{"content_loss": float, "style_loss": float, "content_loss_per_frame": [[i, v],
+    ...], "style_loss_per_frame": [[i, v], ...]}``.
 
     Args:
         chunk_paths: result chunks (``kind=frames``).
@@ -152,6 +190,9 @@ def style_content_losses(
         weights: VGG-19 weights spec (use the run's; ``random`` numbers only compare runs made
             with the same random weights); ``None``: the default of ``model.weights``.
         stylize: the config's ``stylize`` section (layers); absent keys take the schema defaults.
+        style_weights, style_scale: the style's blend weights (``None``: equal) and scale, as the
+            render used them.
+        seed: the seed of random weights (the render's ``seed``).
     """
     from .config import section_params
     from .style.gatys import Gatys
@@ -159,16 +200,25 @@ def style_content_losses(
     from .video.frames import read_frame, read_image
 
     model = section_params("model", {} if weights is None else {"weights": weights})
-    g = Gatys(params=section_params("stylize", stylize), device=torch.device(device), weights=model.weights, seed=0)
+    dev = torch.device(device)
+    g = Gatys(params=section_params("stylize", dict(stylize or {})), device=dev, weights=model.weights, seed=seed)
     targets = None
-    content, style, n = 0.0, 0.0, 0
+    content: list[list[float]] = []
+    style: list[list[float]] = []
     for i, frame in _frames_in_order(chunk_paths):
         src = read_frame(frames_dir, i)
         if targets is None:
-            targets = g.style_targets([read_image(p) for p in style_paths], None, frame_hw=src.shape[:2])
-        terms = g.loss_terms(to_tensor(frame), to_tensor(src), targets, weighted=False)
-        content, style, n = content + terms["content"], style + terms["style"], n + 1
-    return {"content_loss": content / max(n, 1), "style_loss": style / max(n, 1)}
+            styles = [read_image(p) for p in style_paths]
+            targets = g.style_targets(styles, style_weights, frame_hw=src.shape[:2], scale=style_scale)
+        terms = g.loss_terms(to_tensor(frame).to(dev), to_tensor(src).to(dev), targets, weighted=False)
+        content.append([i, float(terms["content"])])
+        style.append([i, float(terms["style"])])
+    return {
+        "content_loss": float(np.mean([v for _, v in content])) if content else 0.0,
+        "style_loss": float(np.mean([v for _, v in style])) if style else 0.0,
+        "content_loss_per_frame": content,
+        "style_loss_per_frame": style,
+    }
 
 
 def run_dir_files(run_dir: Path, round_: int | None) -> tuple[int, list[Path], list[Path], list[Path], Path]:

@@ -97,7 +97,7 @@ def estimate(stage: str, config: Mapping[str, Any], pixels: int, frames: int) ->
     """First-attempt request of one ``stage`` job over ``frames`` frames of ``pixels`` pixels.
 
     ``stage`` is a rule name (extract, flow, masks, cuts, longterm, flow_preview, stylize,
-    multipass, encode, side_by_side, preview_round); ``config`` the validated config.
+    multipass, encode, side_by_side, preview_round, metrics, summary); ``config`` the validated config.
     """
     mp = pixels / 1e6
     kind = "cpu" if config["device"] == "cpu" else "gpu"
@@ -119,6 +119,11 @@ def estimate(stage: str, config: Mapping[str, Any], pixels: int, frames: int) ->
             # masks are read one pair at a time
             iters, copies = config["multipass"]["iterations"], 5
         mem, work = 3000 + copies * chunk_mb, frames * iters * mp * SEC_PER_MP_ITER[kind]
+    elif stage == "metrics":  # one VGG forward (about half an iteration) per frame and round
+        chunk = min(frames, config["chunk_size"])
+        rounds = config["multipass"]["passes"] + 1
+        mem = 3000 + 3 * chunk * pixels * FLOAT_RGB / 2**20
+        work = frames * rounds * mp * (SEC_PER_MP_ITER[kind] / 2 + SEC_PER_MP_FRAME)
     else:  # encoders, previews and cuts stream one chunk (cuts: one frame + mask pair) at a time
         chunk = min(frames, config["chunk_size"])
         mem, work = 2000 + 3 * chunk * pixels * FLOAT_RGB / 2**20, frames * mp * SEC_PER_MP_FRAME
@@ -269,7 +274,7 @@ def job_request(
     if info and info.get("frame_count"):
         if "k" in wc:
             frames = max(1, min(frames, int(info["frame_count"]) - int(wc["k"]) * frames))
-        elif stage in ("encode", "side_by_side", "preview_round", "flow_preview", "cuts"):
+        elif stage in ("encode", "side_by_side", "preview_round", "flow_preview", "cuts", "metrics"):
             frames = int(info["frame_count"])
     base = estimate(stage, config, frame_pixels(config, info), frames)
     if attempt <= 1:
@@ -299,7 +304,7 @@ def rule_resources(stage: str, config: Mapping[str, Any], *, output: str, meta: 
 
 #: stages (rules and ``iovst`` commands of the same name) that use a GPU: their rules request
 #: ``gpu=1`` (:func:`gpu_request`) and the command claims a free GPU (:mod:`iovst.runtime.gpuslots`)
-GPU_STAGES = frozenset({"flow", "stylize", "multipass"})
+GPU_STAGES = frozenset({"flow", "stylize", "multipass", "metrics"})
 
 
 def gpu_request(stage: str) -> dict[str, int]:

@@ -12,6 +12,14 @@ Seconds per frame are the mean of the job logs' ``frame N: computed (X s)`` valu
 one scaled by the ratio of their iterations. The ETA is the GPU time left over ``gpus`` GPUs (the
 per-frame jobs, which dominate; extract, flow, masks and encode are not counted). Works while the
 render runs, on a cluster's shared file system too (only file listings and logs are read).
+
+Before and during a render, :func:`video_plan` predicts per video the number of Snakemake jobs (as
+``snakemake -n --forceall`` counts them), the disk space of its artifacts (frames, flow, masks,
+long-term weights, every round's result chunks and the per-frame cache; measured per frame from
+the files already written, else the uncompressed size, an upper bound) and the GPU time of the
+whole render at the configured size and iterations (from the measured seconds per iteration; "no
+measurement yet" before the first frame). Before extraction the frame count and size come from
+probing the source video.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from typing import Any
 
 from .chunks import chunk_frames, n_chunks
 from .errors import CacheError
-from .layout import Layout
+from .layout import Layout, uses_flow
 from .progress import FRAME_LINE
 from .storage.meta import load_meta
 
@@ -87,7 +95,7 @@ def render_progress(cfg: Mapping[str, Any], layout: Layout, video: str, style: s
     except CacheError:  # not extracted yet (or damaged: the next run re-extracts it)
         n = None
     k_total = n_chunks(n, size) if n else 0
-    needs_flow = passes > 0 or cfg["stylize"]["method"] == "brushstroke" or cfg["flow"]["preview"]
+    needs_flow = uses_flow(cfg)
     flow = len(layout.existing("flow", video, "*")) if needs_flow else None
     masks = len(layout.existing("masks", video, "*")) if needs_flow else None
     rounds: list[int] = []
@@ -117,6 +125,139 @@ def render_progress(cfg: Mapping[str, Any], layout: Layout, video: str, style: s
         rounds=rounds,
         seconds=[mean["stylize" if p == 0 else "multipass"] for p in range(passes + 1)],
     )
+
+
+@dataclass
+class VideoPlan:
+    """Prediction for one video (all its styles). ``disk``: artifact -> ``(bytes, measured)``,
+    ``measured`` False for the uncompressed upper bound of an artifact not written yet."""
+
+    video: str
+    frames: int
+    width: int
+    height: int
+    jobs: int
+    disk: dict[str, tuple[int, bool]]
+
+
+def _video_geometry(cfg: Mapping[str, Any], layout: Layout, video: str, workdir: Path) -> tuple[int, int, int]:
+    """``(frames, width, height)`` of ``video`` as processed: from meta.json, else by probing the
+    source (relative to ``workdir``; the extract stage's size and frame range)."""
+    try:
+        meta = load_meta(layout.meta(video))
+        return int(meta["frame_count"]), int(meta["width"]), int(meta["height"])
+    except CacheError:
+        from .video.extract import processing_size
+        from .video.probe import probe
+
+        ex = cfg["extract"]
+        info = probe(workdir / cfg["videos"][video])
+        n = max(info.frame_count - ex["start"], 0)
+        w, h = processing_size(info, size=ex["size"], side=ex["side"])
+        return (n if ex["count"] is None else min(n, ex["count"])), w, h
+
+
+def _job_count(cfg: Mapping[str, Any], k: int) -> int:
+    """Jobs of one video with ``k`` chunks (without the ``all`` rule)."""
+    passes, enc, styles = cfg["multipass"]["passes"], cfg["encode"], len(cfg["styles"])
+    per_video = 1 + int(cfg["metrics"])  # extract, summary
+    if uses_flow(cfg):
+        per_video += 2 * k + (1 if cfg["flow"]["preview"] else 0)  # flow, masks, flow preview
+    if passes:
+        per_video += k  # longterm
+    per_style = k * (1 + passes) + 1 + int(enc["side_by_side"]) + (passes + 1) * int(enc["previews"])
+    per_style += int(cfg["metrics"])  # metrics
+    return per_video + styles * per_style
+
+
+def _measured(files: list[Path], frames: int) -> int | None:
+    """Bytes per frame of ``files`` that hold ``frames`` frames together (``None``: no file)."""
+    sizes = [f.stat().st_size for f in files if f.is_file()]
+    return round(sum(sizes) / frames) if sizes and frames else None
+
+
+def video_plan(cfg: Mapping[str, Any], layout: Layout, video: str, *, workdir: str | Path = ".") -> VideoPlan:
+    """Jobs and disk space of ``video`` under the validated config ``cfg`` (see the module doc);
+    relative source paths are relative to ``workdir``."""
+    n, w, h = _video_geometry(cfg, layout, video, Path(workdir))
+    size, passes, styles = cfg["chunk_size"], cfg["multipass"]["passes"], list(cfg["styles"])
+    k = n_chunks(n, size) if n else 0
+    px, offsets = w * h, len(cfg["flow"]["offsets"])
+    mp_offsets = len(cfg["multipass"]["offsets"] or cfg["flow"]["offsets"])
+    rounds = passes + 1
+
+    def chunk_frames_of(paths: list[Path]) -> int:  # frames held by existing chunk files
+        return sum(len(chunk_frames(int(p.stem.split("_")[1]), size, n)) for p in paths) if n else 0
+
+    # artifact -> (existing files, frames they hold, frames in total, raw bytes per frame)
+    frames_dir = Path(layout.frames(video))
+    pngs = sorted(frames_dir.glob("*.png")) if frames_dir.is_dir() else []
+    kinds: dict[str, tuple[list[Path], int, int, int]] = {"frames": (pngs, len(pngs), n, 3 * px)}
+    if uses_flow(cfg):  # forward + backward per offset: flow (2, H, W) and masks (H, W), float16
+        for name, raw in (("flow", 8 * px * offsets), ("masks", 4 * px * offsets)):
+            files = layout.existing(name, video, "*")
+            kinds[name] = (files, chunk_frames_of(files), n, raw)
+    if passes:
+        files = layout.existing("longterm", video, "*")
+        kinds["longterm"] = (files, chunk_frames_of(files), n, 4 * px * mp_offsets)
+    files = [f for st in styles for p in range(rounds) for f in layout.existing("round", video, st, p, "*")]
+    kinds["rounds"] = (files, chunk_frames_of(files), n * rounds * len(styles), 6 * px)
+    disk: dict[str, tuple[int, bool]] = {}
+    for name, (files, held, total, raw) in kinds.items():
+        per_frame = _measured(files, held)
+        disk[name] = (total * (raw if per_frame is None else per_frame), per_frame is not None)
+    disk["cache"] = (n * rounds * len(styles) * 12 * px, False)  # float32 frames, per frame and round
+    return VideoPlan(video, n, w, h, _job_count(cfg, k), disk)
+
+
+def _size(b: float) -> str:
+    """``"840 B"``, ``"1.2 MB"``, ``"3.4 GB"`` (powers of 1000)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if b < 1000:
+            return f"{b:.0f} {unit}" if unit == "B" else f"{b:.1f} {unit}"
+        b /= 1000
+    return f"{b:.1f} TB"
+
+
+def format_plan(plan: VideoPlan) -> str:
+    """Two lines: jobs and frames, then the disk space per artifact."""
+    parts = [f"{name} {_size(b)}" + ("" if measured else " (at most)") for name, (b, measured) in plan.disk.items()]
+    total = sum(b for b, _ in plan.disk.values())
+    return (
+        f"{plan.video}: {plan.frames} frames of {plan.width}x{plan.height}, {plan.jobs} jobs\n"
+        f"  disk: {', '.join(parts)}; total {_size(total)}"
+    )
+
+
+def gpu_total(cfg: Mapping[str, Any], renders: list[RenderProgress], plans: Mapping[str, VideoPlan]) -> str:
+    """GPU time of the whole render (every frame of every round of every video x style) at the
+    measured seconds per iteration, or ``"no measurement yet"``."""
+    total, per_iter = 0.0, {}
+    its = {"stylize": cfg["stylize"]["iterations"], "multipass": cfg["multipass"]["iterations"]}
+    for r in renders:
+        for p, s in enumerate(r.seconds):
+            if s is None:
+                return "no measurement yet"
+            total += s * plans[r.video].frames
+            stage = "stylize" if p == 0 else "multipass"
+            per_iter.setdefault(stage, s / its[stage])
+    rates = ", ".join(f"{stage} {v:.3g} s/iteration" for stage, v in per_iter.items())
+    return f"{_duration(total)} (measured: {rates})"
+
+
+def plan_lines(
+    cfg: Mapping[str, Any], layout: Layout, renders: list[RenderProgress] | None = None, *, workdir: str | Path = "."
+) -> list[str]:
+    """The prediction for the whole render: :func:`format_plan` per video, then the jobs in all
+    (with Snakemake's ``all``) and the GPU time (``renders``: the :func:`render_progress` of every
+    video x style, computed here when ``None``)."""
+    if renders is None:
+        renders = [render_progress(cfg, layout, v, s) for v in cfg["videos"] for s in cfg["styles"]]
+    plans = {v: video_plan(cfg, layout, v, workdir=workdir) for v in cfg["videos"]}
+    n_jobs = sum(p.jobs for p in plans.values()) + 1  # + rule all
+    return [format_plan(p) for p in plans.values()] + [
+        f"plan: {n_jobs} jobs in all; GPU time of the whole render: {gpu_total(cfg, renders, plans)}"
+    ]
 
 
 def _duration(s: float) -> str:
@@ -151,7 +292,7 @@ def status_report(
     ETA."""
     layout = Layout(str(Path(workdir) / cfg["results"].rstrip("/")))
     renders = [render_progress(cfg, layout, v, s) for v in cfg["videos"] for s in cfg["styles"]]
-    lines = [format_render(r) for r in renders]
+    lines = [format_render(r) for r in renders] + plan_lines(cfg, layout, renders, workdir=workdir)
     lefts = [r.gpu_seconds_left() for r in renders]
     if any(r.n_frames is None for r in renders) or None in lefts:
         eta = "unknown (no frame measured yet or not extracted)"

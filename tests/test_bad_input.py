@@ -34,6 +34,7 @@ BASE = {
     "stylize": {"iterations": 2, "optimizer": "lbfgs"},
     "multipass": {"passes": 1, "iterations": 2},
     "encode": {"preset": "ultrafast", "side_by_side": False},
+    "metrics": False,
 }
 ERROR_LINE = re.compile(r"^iovst[\w -]*: error: .*$", re.M)
 

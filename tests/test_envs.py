@@ -14,7 +14,7 @@ tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 ROOT = Path(__file__).resolve().parents[1]
 ENV_FILES = [ROOT / "environment.yml", ROOT / "workflow" / "envs" / "iovst.yaml"]
 #: pip name -> conda-forge name, where they differ
-CONDA_NAME = {"torch": "pytorch", "opencv-python-headless": "py-opencv"}
+CONDA_NAME = {"torch": "pytorch", "opencv-python-headless": "py-opencv", "matplotlib": "matplotlib-base"}
 
 
 def _name(spec: str) -> str:

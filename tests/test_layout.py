@@ -17,6 +17,7 @@ def test_patterns_and_files_are_the_same_paths():
     assert L.flow("v", 7) == "res/v/flow/chunk_0007.h5"
     assert L.round("v", "a", 2, 13) == "res/v/a/r2/chunk_0013.h5"
     assert L.log("{video}", "flow", "chunk_{k}") == "res/logs/{video}/flow/chunk_{k}.log"
+    assert L.benchmark("{video}", "flow", "chunk_{k}") == "res/logs/{video}/flow/chunk_{k}.benchmark.tsv"
     assert L.encoded("v", "a", side_by_side=True) == "res/v/a/v_a_side_by_side.mp4"
 
 
@@ -26,11 +27,18 @@ def test_artifacts_follow_the_config():
     # meta, frames; flow, masks, longterm: 3 each; cuts.json; 2 styles x 3 rounds x 3 chunks
     assert len(full) == 2 + 3 * 3 + 1 + 2 * 3 * 3 and len(set(full)) == len(full)
     assert L.longterm("v", 2) in full and L.round("v", "b", 2, 2) in full and L.cuts("v") in full
-    plain = L.artifacts(_cfg(multipass={"passes": 0}, flow={"preview": False}), "v", 3)
+    plain = L.artifacts(_cfg(multipass={"passes": 0}, flow={"preview": False}, metrics=False), "v", 3)
     assert plain == ["res/v/meta.json", "res/v/frames"] + [L.round("v", s, 0, k) for s in "ab" for k in range(3)]
+    # the metrics (on by default) read the flow and masks even without multipass
+    measured = L.artifacts(_cfg(multipass={"passes": 0}, flow={"preview": False}), "v", 3)
+    assert L.masks("v", 2) in measured and L.longterm("v", 0) not in measured
     targets = L.targets(_cfg(multipass={"passes": 1}, encode={"previews": True, "side_by_side": False}), "v")
     assert L.preview("v", "b", 1) in targets and L.encoded("v", "a") in targets
     assert L.encoded("v", "a", side_by_side=True) not in targets
+    assert (
+        L.metrics("v", "b", "thumbnails") == "res/v/b/metrics/thumbnails.png" and L.metrics("v", "b", "json") in targets
+    )
+    assert not [t for t in L.targets(_cfg(metrics=False), "v") if "/metrics/" in t]
 
 
 def test_existing_globs_under_any_root(tmp_path):

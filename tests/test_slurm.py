@@ -323,6 +323,7 @@ DEMO_OVERRIDES = textwrap.dedent(
     stylize: {iterations: 8}
     multipass: {passes: 2, iterations: 4}
     encode: {side_by_side: false}
+    metrics: false
     """
 )
 

@@ -27,6 +27,7 @@ TINY = {
     "stylize": {"iterations": 4, "optimizer": "lbfgs"},
     "multipass": {"passes": 2, "iterations": 3},
     "encode": {"preset": "ultrafast", "side_by_side": True},
+    "metrics": False,  # on in finished_run only
 }
 
 
@@ -76,7 +77,8 @@ def clip(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory, clip) -> Path:
     work = tmp_path_factory.mktemp("run")
-    cfg = write_config(work, clip, ROOT / "data" / "style.png")
+    # with the metrics stage, the run summary and the round previews (the report's entries)
+    cfg = write_config(work, clip, ROOT / "data" / "style.png", metrics=True, encode={"previews": True})
     snakemake(work, "--cores", "2", "--configfile", str(cfg))
     return work
 
@@ -238,3 +240,133 @@ def test_invalid_config_yaml_is_one_line_with_file_and_line(tmp_path):
     r = snakemake(tmp_path, "-n", check=False)
     assert r.returncode != 0
     assert "iovst: error: config file 'config.yaml', line 4: not valid YAML" in r.stderr.splitlines()[-1], r.stderr
+
+
+def test_metrics_rule_writes_per_round_json_and_plots(finished_run):
+    """The metrics rule measured every round: per-pair warping error and per-frame losses in
+    JSON, three PNG plots; multipass is steadier than round 0. Every job left a benchmark file."""
+    from PIL import Image
+
+    base = finished_run / "results" / "clip" / "paint" / "metrics"
+    report = json.loads((base / "metrics.json").read_text())
+    assert list(report) == ["round 0", "round 1", "round 2"]
+    for p, m in enumerate(report.values()):
+        assert m["round"] == p and m["frames"] == 10
+        assert len(m["warping_error_per_pair"]) == m["pairs"] >= 5
+        assert m["warping_error"] == pytest.approx(np.mean([e for _, e in m["warping_error_per_pair"]]))
+        assert [i for i, _ in m["content_loss_per_frame"]] == list(range(10))
+        assert m["style_loss"] > 0 and len(m["style_loss_per_frame"]) == 10
+    assert report["round 2"]["warping_error"] < report["round 0"]["warping_error"]
+    for name in ("warping_error", "losses", "thumbnails"):
+        with Image.open(base / f"{name}.png") as im:
+            assert im.format == "PNG" and min(im.size) > 100
+    logs = finished_run / "results" / "logs" / "clip"
+    benchmarks = {p.relative_to(logs).as_posix() for p in logs.rglob("*.benchmark.tsv")}
+    assert {"extract.benchmark.tsv", "paint/metrics.benchmark.tsv", "paint/r2/chunk_0002.benchmark.tsv"} <= benchmarks
+    assert len(benchmarks) == 1 + 3 * 3 + 1 + 3 * 3 + 1 + 1 + 3 + 1  # extract, flow/masks/longterm, preview,
+    # rounds, encode, side by side, round previews, metrics (the summary comes last, unmeasured)
+
+
+def _browser() -> str | None:
+    import shutil
+
+    return next((b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
+
+
+def _rendered_text(browser: str, page: Path, script: str = "") -> str:
+    """The text a headless browser shows for ``page`` after ``script`` (appended to the body) ran."""
+    import html as html_mod
+
+    src = page.read_text()
+    if script:
+        grab = "var o=document.createElement('pre');o.id='dump';o.textContent=document.body.innerText;"
+        js = f"<script>window.addEventListener('load',function(){{setTimeout(function(){{{script};"
+        js += f"setTimeout(function(){{{grab}document.body.appendChild(o);}},300);}},300);}});</script>"
+        i = src.rfind("</body>")
+        src = src[:i] + js + src[i:]
+    probe = page.with_name(f"probe-{page.name}")
+    probe.write_text(src)
+    r = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000", "--dump-dom"]
+        + [probe.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    dom = r.stdout
+    if script:
+        dom = dom[dom.index('<pre id="dump">') :]
+    return html_mod.unescape(re.sub(r"<[^>]+>", " ", re.sub(r"<(script|style)\b.*?</\1>", "", dom, flags=re.S)))
+
+
+def test_report_shows_results_metrics_weights_cuts_and_job_times(finished_run, tmp_path):
+    """`snakemake --report` builds on the finished tiny run; a headless browser renders each
+    category's entries (the React app: one page load per category), the loud random-weights note
+    on the main page, and the run summary page: weights, scene cuts, every job's time and memory,
+    the configuration."""
+    out = tmp_path / "report.html"
+    snakemake(finished_run, "--report", str(out), "--configfile", str(finished_run / "config.yaml"))
+    text = out.read_text()
+    for name in ("clip_paint.mp4", "clip_paint_side_by_side.mp4", "flow_preview.mp4", "preview_r2.mp4"):
+        assert name in text
+    summary = finished_run / "results" / "clip" / "summary.html"
+    page = summary.read_text()
+    assert 'id="random-weights"' in page and "scene cuts (0), a new shot starts at frame: none" in page
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no headless browser (chromium) to render the report: only its HTML was checked")
+    main = _rendered_text(browser, out, "void 0")
+    assert "RANDOM VGG-19 WEIGHTS" in main and "Metrics" in main and "Run" in main
+    expected = {
+        "Results": ["stylized video", "side by side"],
+        "Rounds": ["round 0", "round 1", "round 2"],
+        "Flow": ["flow preview"],
+        "Metrics": ["warping error per frame", "losses per round", "one frame per round"],
+        "Run": ["summary"],
+    }
+    for category, entries in expected.items():
+        shown = _rendered_text(browser, out, f"app.showCategory('{category}')")
+        listing = shown.split("iovst: optimization-based")[0]  # the entries; the description follows
+        missing = [e for e in entries if e not in listing]
+        assert "clip" in listing and not missing, f"{category}: {missing} not rendered in\n{listing[:2000]}"
+    shown = re.sub(r"\s+", " ", _rendered_text(browser, summary))
+    assert "RANDOM WEIGHTS: VGG-19 (style paint)" in shown
+    assert "scene cuts (0), a new shot starts at frame: none" in shown
+    assert re.search(r"metrics jobs: [\d.]+ s, stylize \+ multipass jobs: [\d.]+ s", shown)
+    for job in ("extract", "flow/chunk_0002", "paint/r2/chunk_0001", "paint/metrics", "paint/side_by_side"):
+        assert re.search(rf"\b{re.escape(job)} [\d.]+ (\d+|-) ", shown), job
+    assert "chunk_size: 4" in shown and "weights: random" in shown  # the validated configuration
+
+
+def test_status_predicts_jobs_disk_and_gpu_time(finished_run, clip, tmp_path):
+    """Before a run (nothing extracted: the source is probed) `iovst status` predicts the frames,
+    the jobs and the disk space and says that GPU time is not measured yet; after it, the job count
+    is what Snakemake plans for a full rerun, the disk space is what the artifacts take and the GPU
+    time comes from the measured seconds per iteration."""
+
+    def status(work):
+        r = subprocess.run(
+            [sys.executable, "-m", "iovst", "status", "-d", str(work), "--configfile", str(work / "config.yaml")],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    write_config(fresh, clip, ROOT / "data" / "style.png", metrics=True, encode={"previews": True})
+    before = status(fresh)
+    m = re.search(r"clip: 10 frames of 64x48, (\d+) jobs\n  disk: frames [\d.]+ KB \(at most\)", before)
+    assert m, before
+    assert "GPU time of the whole render: no measurement yet" in before
+    after = status(finished_run)
+    m2 = re.search(r"clip: 10 frames of 64x48, (\d+) jobs", after)
+    assert m2 and m2.group(1) == m.group(1), after
+    planned = job_counts(snakemake(finished_run, "-n", "-R", "flow", "stylize").stdout)  # all but extract
+    assert int(m2.group(1)) == planned["total"] - 1 + 1  # - rule all + extract
+    rounds = sum(f.stat().st_size for f in (finished_run / "results" / "clip" / "paint").glob("r*/chunk_*.h5"))
+    shown = re.search(r"rounds ([\d.]+) KB,", after)
+    assert shown and float(shown.group(1)) == pytest.approx(rounds / 1000, abs=0.1), after
+    assert re.search(r"GPU time of the whole render: .* \(measured: stylize [\d.e-]+ s/iteration", after), after

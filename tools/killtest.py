@@ -73,6 +73,7 @@ CONFIG = {
     "stylize": {"iterations": 4, "optimizer": "lbfgs"},
     "multipass": {"passes": 2, "iterations": 3},
     "encode": {"preset": "ultrafast", "side_by_side": False},
+    "metrics": False,
 }
 N_FRAMES = 6
 PASSES = CONFIG["multipass"]["passes"]

@@ -8,7 +8,7 @@ import sys
 from iovst import config as iovst_config
 from iovst.chunks import brush_previous, multipass_neighbors, n_chunks, pair_chunks_into
 from iovst.errors import IovstError
-from iovst.layout import Layout
+from iovst.layout import Layout, uses_flow
 from iovst.preflight import before_dag
 from iovst.resources import gpu_request, rule_resources
 
@@ -64,6 +64,13 @@ if workflow.is_main_process:
         _STALE = before_dag(config, L, dry_run=workflow.output_settings.dryrun)
     except IovstError as _exc:
         _fail(_exc)
+    if workflow.output_settings.dryrun:  # what the render will take (iovst status prints it too)
+        from iovst.status import plan_lines
+
+        try:
+            print("\n".join(plan_lines(config, L)), file=sys.stderr)
+        except IovstError as _exc:
+            print(f"iovst: no size prediction: {_exc}", file=sys.stderr)
 
 
 wildcard_constraints:
@@ -154,7 +161,9 @@ def style_args(style):
 
 
 def all_targets(wildcards):
-    return [f for video in config["videos"] for f in L.targets(config, video)]
+    """The final outputs (iovst.layout) and, with ``metrics``, each video's run summary (last)."""
+    summaries = [L.summary(video) for video in config["videos"]] if config["metrics"] else []
+    return [f for video in config["videos"] for f in L.targets(config, video)] + summaries
 
 
 def all_artifacts(wildcards):
@@ -211,3 +220,26 @@ def multipass_inputs(wc):
         "masks": mask_files(wc.video, pairs),
         "longterm": L.longterm(wc.video, wc.k),
     }
+
+
+def summary_inputs(wc):
+    """The run summary of a video comes last: after its final outputs (so every job's benchmark
+    file is written); it reads round 0's first chunk of each style and the first flow chunk (which
+    weights they used)."""
+    inputs = {
+        "targets": L.targets(config, wc.video),
+        "r0": [L.round(wc.video, s, 0, 0) for s in config["styles"]],
+    }
+    if uses_flow(config):
+        inputs["flow"] = L.flow(wc.video, 0)
+        inputs["cuts"] = L.cuts(wc.video)
+    return inputs
+
+
+def summary_args(wc, input):
+    """``--style-chunk STYLE R0.h5 ... [--flow-chunk F.h5 --cuts cuts.json]`` of ``iovst
+    report-summary``."""
+    args = [f"--style-chunk {shlex.quote(s)} {shlex.quote(str(p))}" for s, p in zip(config["styles"], input.r0)]
+    if "flow" in input.keys():
+        args.append(f"--flow-chunk={shlex.quote(str(input.flow))} --cuts={shlex.quote(str(input.cuts))}")
+    return " ".join(args)

@@ -4,9 +4,17 @@ rule encode:
         source=lambda wc: config["videos"][wc.video],
         chunks=lambda wc: round_files(wc.video, wc.style, FINAL_ROUND, chunks_of(wc.video)),
     output:
-        L.encoded("{video}", "{style}"),
+        report(
+            L.encoded("{video}", "{style}"),
+            caption="../report/video.rst",
+            category="Results",
+            subcategory="{video} x {style}",
+            labels={"video": "{video}", "style": "{style}", "file": "stylized video"},
+        ),
     log:
         L.log("{video}", "{style}", "encode"),
+    benchmark:
+        L.benchmark("{video}", "{style}", "encode")
     conda:
         "../envs/iovst.yaml"
     resources:
@@ -25,9 +33,17 @@ rule side_by_side:
         frames=L.frames("{video}"),
         chunks=lambda wc: round_files(wc.video, wc.style, FINAL_ROUND, chunks_of(wc.video)),
     output:
-        L.encoded("{video}", "{style}", side_by_side=True),
+        report(
+            L.encoded("{video}", "{style}", side_by_side=True),
+            caption="../report/side_by_side.rst",
+            category="Results",
+            subcategory="{video} x {style}",
+            labels={"video": "{video}", "style": "{style}", "file": "side by side"},
+        ),
     log:
         L.log("{video}", "{style}", "side_by_side"),
+    benchmark:
+        L.benchmark("{video}", "{style}", "side_by_side")
     conda:
         "../envs/iovst.yaml"
     resources:
@@ -45,9 +61,17 @@ rule preview_round:
         meta=L.meta("{video}"),
         chunks=lambda wc: round_files(wc.video, wc.style, int(wc.p), chunks_of(wc.video)),
     output:
-        L.preview("{video}", "{style}", "{p}"),
+        report(
+            L.preview("{video}", "{style}", "{p}"),
+            caption="../report/preview_round.rst",
+            category="Rounds",
+            subcategory="{video} x {style}",
+            labels={"video": "{video}", "style": "{style}", "file": "round {p}"},
+        ),
     log:
         L.log("{video}", "{style}", "preview_r{p}"),
+    benchmark:
+        L.benchmark("{video}", "{style}", "preview_r{p}")
     conda:
         "../envs/iovst.yaml"
     resources:

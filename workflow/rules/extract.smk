@@ -6,6 +6,8 @@ checkpoint extract:
         frames=directory(L.frames("{video}")),
     log:
         L.log("{video}", "extract"),
+    benchmark:
+        L.benchmark("{video}", "extract")
     conda:
         "../envs/iovst.yaml"
     resources:

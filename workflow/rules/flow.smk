@@ -6,6 +6,8 @@ rule flow:
         L.flow("{video}", "{k}"),
     log:
         L.log("{video}", "flow", "chunk_{k}"),
+    benchmark:
+        L.benchmark("{video}", "flow", "chunk_{k}")
     conda:
         "../envs/iovst.yaml"
     threads: 2
@@ -28,6 +30,8 @@ rule masks:
         L.masks("{video}", "{k}"),
     log:
         L.log("{video}", "masks", "chunk_{k}"),
+    benchmark:
+        L.benchmark("{video}", "masks", "chunk_{k}")
     conda:
         "../envs/iovst.yaml"
     resources:
@@ -67,6 +71,8 @@ rule longterm:
         L.longterm("{video}", "{k}"),
     log:
         L.log("{video}", "longterm", "chunk_{k}"),
+    benchmark:
+        L.benchmark("{video}", "longterm", "chunk_{k}")
     conda:
         "../envs/iovst.yaml"
     resources:
@@ -85,9 +91,16 @@ rule flow_preview:
         flow=lambda wc: flow_files(wc.video, chunks_of(wc.video)),
         masks=lambda wc: mask_files(wc.video, chunks_of(wc.video)),
     output:
-        L.flow_preview("{video}"),
+        report(
+            L.flow_preview("{video}"),
+            caption="../report/flow_preview.rst",
+            category="Flow",
+            labels={"video": "{video}", "file": "flow preview"},
+        ),
     log:
         L.log("{video}", "flow_preview"),
+    benchmark:
+        L.benchmark("{video}", "flow_preview")
     conda:
         "../envs/iovst.yaml"
     resources:

@@ -8,6 +8,8 @@ rule stylize:
         L.round("{video}", "{style}", 0, "{k}"),
     log:
         L.log("{video}", "{style}", "r0", "chunk_{k}"),
+    benchmark:
+        L.benchmark("{video}", "{style}", "r0", "chunk_{k}")
     conda:
         "../envs/iovst.yaml"
     threads: 2
@@ -38,6 +40,8 @@ rule multipass:
         L.round("{video}", "{style}", "{p}", "{k}"),
     log:
         L.log("{video}", "{style}", "r{p}", "chunk_{k}"),
+    benchmark:
+        L.benchmark("{video}", "{style}", "r{p}", "chunk_{k}")
     wildcard_constraints:
         p="[1-9][0-9]*",  # round 0 is the stylize rule's
     conda:
