@@ -162,7 +162,7 @@ def _job_count(cfg: Mapping[str, Any], k: int) -> int:
     passes, enc, styles = cfg["multipass"]["passes"], cfg["encode"], len(cfg["styles"])
     per_video = 1 + int(cfg["metrics"])  # extract, summary
     if uses_flow(cfg):
-        per_video += 2 * k + (1 if cfg["flow"]["preview"] else 0)  # flow, masks, flow preview
+        per_video += 2 * k + 1 + (1 if cfg["flow"]["preview"] else 0)  # flow, masks, cuts, flow preview
     if passes:
         per_video += k  # longterm
     per_style = k * (1 + passes) + 1 + int(enc["side_by_side"]) + (passes + 1) * int(enc["previews"])
