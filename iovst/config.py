@@ -387,6 +387,8 @@ class MultipassParams:
     temporal_weight: float  #: λ of the masked temporal loss
     temporal_from: int  #: first round (1-based) with the temporal loss
     offsets: tuple[int, ...] | None  #: offsets of the temporal loss; ``None``: all flow offsets
+    schedule: str  #: ``sequential`` | ``parallel`` (:func:`iovst.chunks.multipass_neighbor_round`)
+    overlap: int  #: parallel: frames of the lead / cross-fade (:func:`iovst.chunks.multipass_lead`)
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,6 @@ rule multipass:
     shell:
         "iovst multipass --frames-dir={input.frames:q} --meta={input.meta:q} --round={wildcards.p} "
         "--chunk={wildcards.k} --chunk-size={params.chunk_size} --prev={input.prev:q} --neighbors {params.neighbors} "
-        "--flow {input.flow:q} --masks {input.masks:q} --longterm={input.longterm:q} {params.style} "
+        "--flow {input.flow:q} --masks {input.masks:q} --longterm {input.longterm:q} {params.style} "
         "--out={output:q} --cache-dir={params.cache:q} --params={params.json:q} --device={params.device} "
         "--threads={threads} --log={log:q}"
