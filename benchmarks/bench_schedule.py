@@ -15,9 +15,10 @@ round's warping error (:func:`iovst.metrics.pair_warping_error`, exact flow, Rud
 whole clip, over the pairs ``(t, t+1)`` across a chunk boundary (``t + 1`` a chunk's first frame)
 and over the pairs inside a chunk.
 
-``--demo``: renders the demo clip (``iovst.demo``) through Snakemake with ``--cores`` with both
-schedules (DIS flow, random weights, each in a fresh work dir under ``--workdir``), and prints the
-wall time of each run and the same three warping errors (on the run's own DIS flow and masks).
+``--demo``: renders the demo clip (``iovst.demo``, 48x64) through Snakemake with ``--cores`` with
+both schedules (DIS flow, random weights, round 0 from the content frames as by default, each in a
+fresh work dir under ``--workdir``), and prints the wall time of each run and the same warping
+errors (on the run's own DIS flow and masks).
 """
 
 from __future__ import annotations
@@ -192,7 +193,7 @@ def demo(a: argparse.Namespace, workdir: Path) -> None:
             "model": {"weights": "random"},
             "extract": {"size": 48},
             "flow": {"method": "dis", "offsets": [1, 2]},
-            "stylize": {"iterations": 2 * iterations, "init": "noise"},
+            "stylize": {"iterations": 2 * iterations},  # the default init: from the content frame
             "multipass": {"passes": passes, "iterations": iterations, "schedule": schedule, "overlap": overlap},
             "encode": {"preset": "ultrafast"},
             "videos": {"clip": str(clip)},
