@@ -151,9 +151,23 @@ def _report(command: str, terminal: int | None, msg: str) -> None:
         os.write(terminal, f"{line}\n".encode())
 
 
+def _thread_env(argv: list[str]) -> None:
+    """Thread settings that OpenMP reads once, when torch loads it (so before the command's module
+    is imported): idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE`` unless
+    the environment says otherwise; spinning threads of one job slow down every other process on
+    the cores it shares), and ``--threads N`` also sets ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``
+    (Snakemake sets them to the rule's ``threads`` anyway)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--threads", type=int, default=0)
+    threads = pre.parse_known_args(argv)[0].threads
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if threads > 0:
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(threads)
+
+
 def _setup_torch(args: argparse.Namespace) -> None:
-    """Flush denormals (torch commands, or any with ``--threads``) and set ``--threads``; torch is
-    imported only then."""
+    """Flush denormals (torch commands, or any with ``--threads``) and set ``--threads`` (torch and,
+    where the command uses it, OpenCV); torch is imported only then."""
     if args.threads > 0 or args.command in TORCH_COMMANDS:
         import torch
 
@@ -161,6 +175,8 @@ def _setup_torch(args: argparse.Namespace) -> None:
         torch.set_flush_denormal(True)
         if args.threads > 0:
             torch.set_num_threads(args.threads)
+    if args.threads > 0 and "cv2" in sys.modules:  # DIS flow: OpenCV's own pool, all cores by default
+        sys.modules["cv2"].setNumThreads(args.threads)
 
 
 def _run(args: argparse.Namespace, output: str | None) -> int | None:
@@ -195,6 +211,7 @@ def _cache_error_message(exc: CacheError, args: argparse.Namespace) -> tuple[Cac
 def main(argv: list[str] | None = None) -> int:
     """Run ``iovst`` with ``argv`` (default ``sys.argv[1:]``); the exit status (2 for no command)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _thread_env(argv)
     parser = build_parser(_known_command(argv))
     args = parser.parse_args(argv)
     if not args.command:

@@ -160,6 +160,11 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> None:
             )
     _check_style_layer_weights(cfg.get("stylize", {}))
     _check_scales(cfg.get("stylize", {}).get("scales"))
+    if cfg.get("multipass", {}).get("schedule") == "parallel" and cfg.get("stylize", {}).get("method") == "brushstroke":
+        raise ConfigError(
+            "config key 'multipass.schedule': parallel is not supported with stylize.method brushstroke yet "
+            "(its lead frames would need the neighbouring chunks' stroke paintings): use sequential"
+        )
 
 
 def _check_offsets(offsets: list[int] | None, mp_off: list[int] | None) -> None:
@@ -434,6 +439,8 @@ class MultipassParams:
     temporal_weight: float  #: λ of the masked temporal loss
     temporal_from: int  #: first round (1-based) with the temporal loss
     offsets: tuple[int, ...] | None  #: offsets of the temporal loss; ``None``: all flow offsets
+    schedule: str  #: ``sequential`` | ``parallel`` (:func:`iovst.chunks.multipass_neighbor_round`)
+    overlap: int  #: parallel: frames of the lead / cross-fade (:func:`iovst.chunks.multipass_lead`)
 
 
 @dataclass(frozen=True)

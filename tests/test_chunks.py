@@ -7,6 +7,10 @@ import pytest
 from iovst.chunks import (
     brush_previous,
     chunk_of,
+    multipass_critical_path,
+    multipass_inputs,
+    multipass_lead,
+    multipass_neighbor_round,
     multipass_neighbors,
     n_chunks,
     pair_chunks_into,
@@ -59,3 +63,49 @@ def test_chunk_ranges_at_the_ends():
     assert pair_chunks_into(0, 4, 10) == range(1)
     assert brush_previous(0, 4) == (range(1), [])
     assert brush_previous(3, 4) == (range(2, 4), [2])  # pair (11, 12) is in flow chunk 2
+
+
+def test_parallel_rounds_read_only_the_previous_round():
+    for p in (1, 2, 3, 4):
+        assert multipass_neighbor_round(p, "sequential") == p  # unchanged: the sweep runs across chunks
+        assert multipass_neighbor_round(p, "parallel") == p - 1
+    with pytest.raises(ValueError):
+        multipass_neighbor_round(1, "diagonal")
+
+
+def test_critical_path_of_2000_frames_chunk_64_4_passes():
+    # 32 chunks: sequential = round 0 + 4 sweeps of 32 jobs (the 129); parallel: one job per round
+    assert multipass_critical_path(2000, 64, 4, 16, "sequential") == (129, 160)
+    assert multipass_critical_path(2000, 64, 4, 16, "parallel") == (5, 160)
+    assert multipass_critical_path(2000, 64, 0, 16, "parallel") == (1, 32)
+
+
+@pytest.mark.parametrize("overlap", [0, 2, 5, 9])  # none, inside a chunk, a whole chunk, clamped to one
+@pytest.mark.parametrize("n_frames", [23, 25])
+def test_parallel_inputs_hold_every_frame_the_job_sweeps(overlap, n_frames):
+    c, max_offset = 5, 3
+    n = n_chunks(n_frames, c)
+    for k in range(n):
+        for p in (1, 2):
+            q, nb, pairs, lt = multipass_inputs(k, p, c, n_frames, max_offset, "parallel", overlap)
+            lead = multipass_lead(k, p, c, n_frames, overlap)
+            assert q == p - 1 and k not in nb
+            assert len(lead) == min(overlap, c) or (p == 1 and k == 0) or (p == 2 and k >= n - 2)
+            assert all(chunk_of(i, c) == (k - 1 if p == 1 else k + 1) for i in lead)
+            # the partner's lead (cross-faded here) lies inside this chunk
+            partner = k + 1 if p == 1 else k - 1
+            if 0 <= partner < n:
+                assert all(chunk_of(i, c) == k for i in multipass_lead(partner, p, c, n_frames, overlap))
+            swept = [*lead, *range(k * c, min((k + 1) * c, n_frames))]
+            step = -1 if p == 1 else 1
+            targets = {i + step * m for i in swept for m in range(1, max_offset + 1)} & set(range(n_frames))
+            assert {chunk_of(j, c) for j in set(swept) | targets} - {k} <= set(nb)
+            assert {chunk_of(min(i, j), c) for i in swept for j in targets if abs(i - j) <= max_offset} <= set(pairs)
+            assert {chunk_of(i, c) for i in swept} == set(lt)
+
+
+def test_sequential_inputs_are_unchanged():
+    for k, p in ((0, 1), (3, 1), (3, 2), (5, 2)):
+        q, nb, pairs, lt = multipass_inputs(k, p, 4, 23, 10, "sequential", 8)
+        assert (q, nb, pairs) == (p, multipass_neighbors(k, p, 4, 6, 10), pair_chunks_into(k, 4, 10))
+        assert lt == range(k, k + 1)

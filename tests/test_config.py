@@ -50,6 +50,7 @@ def test_defaults_filled_and_match_config_yaml():
         ({"stylize": {"history_size": 100}}, "stylize.history_size", "out of range"),
         ({"multipass": {"offsets": [2]}}, "multipass.offsets", "not in flow.offsets"),
         ({"device": "gpu"}, "device", "not a valid value"),
+        ({"multipass": {"schedule": "diagonal"}}, "multipass.schedule", "not one of"),
         ({"styles": {"s": {"images": ["a.png"], "weights": [1, 2]}}}, "styles.s.weights", "2 weight(s) for 1 image"),
         ({"videos": {"logs": "l.mp4"}}, "videos.logs", "reserved"),
     ],
@@ -222,3 +223,20 @@ def test_vgg_layer_pattern_names_exactly_the_conv_and_relu_layers():
     pattern = config.load_schema()["properties"]["stylize"]["properties"]["style_layers"]["items"]["pattern"]
     candidates = {f"{t}{b}_{i}" for t in ("conv", "relu") for b in range(1, 6) for i in range(1, 5)}
     assert {n for n in candidates if re.match(pattern, n)} == {n for n in LAYER_NAMES if not n.startswith("pool")}
+
+
+def test_schedule_changes_the_multipass_params_only():
+    seq, par = config.validate(BASE), config.validate(config.deep_merge(BASE, {"multipass": {"schedule": "parallel"}}))
+    assert seq["multipass"]["schedule"] == "sequential"
+    # the rule's params and the per-frame cache key (iovst.style.multipass: params.raw) follow the schedule
+    assert config.stage_params(seq, "multipass") != config.stage_params(par, "multipass")
+    assert config.stage_params(seq, "stylize") == config.stage_params(par, "stylize")
+
+
+def test_parallel_schedule_with_brushstrokes_is_refused_in_one_line():
+    cfg = config.deep_merge(BASE, {"multipass": {"schedule": "parallel"}, "stylize": {"method": "brushstroke"}})
+    with pytest.raises(ConfigError) as exc:
+        config.validate(cfg)
+    assert str(exc.value).startswith("config key 'multipass.schedule': parallel is not supported") and "\n" not in str(
+        exc.value
+    )

@@ -184,6 +184,35 @@ def test_dry_run_keeps_a_corrupt_meta_json(tmp_path):
     assert (res / "meta.json").read_text() == '{"fps_num": 30'
 
 
+def test_parallel_schedule_renders_with_previous_round_neighbours(finished_run, tmp_path):
+    import shutil
+
+    from iovst.storage import h5io
+
+    work = tmp_path / "par"
+    shutil.copytree(finished_run, work, ignore=shutil.ignore_patterns("config[23].yaml"))
+    c = yaml.safe_load((work / "config.yaml").read_text())
+    c["multipass"]["schedule"] = "parallel"
+    (work / "config.yaml").write_text(yaml.safe_dump(c))
+    r = snakemake(work, "-n", "-p", "--configfile", str(work / "config.yaml"))
+    counts = job_counts(r.stdout)
+    assert counts.get("multipass") == 6 and "stylize" not in counts and "flow" not in counts
+    # round 1 chunk 1 starts from round 0's frame 3 (sequential: round 1's), round 2 chunk 0 from round 1's frame 4
+    cmds = [line for line in r.stdout.splitlines() if "iovst multipass" in line]
+    nb = {}
+    for x in cmds:
+        key = tuple(int(re.search(rf"--{w}=(\d+)", x)[1]) for w in ("round", "chunk"))
+        nb[key] = x.split("--neighbors")[1].split("--flow")[0]
+    assert "r0/chunk_0000.h5" in nb[1, 1] and "r1/chunk_0001.h5" in nb[2, 0]
+    assert all(f"r{p - 1}/" in v or not v.strip() for (p, _), v in nb.items())
+    snakemake(work, "--cores", "2", "--configfile", str(work / "config.yaml"))
+    base = lambda w: w / "results" / "clip" / "paint"  # noqa: E731
+    par = h5io.chunk_frames_files(sorted((base(work) / "r2").glob("chunk_*.h5")))
+    seq = h5io.chunk_frames_files(sorted((base(finished_run) / "r2").glob("chunk_*.h5")))
+    assert sorted(par) == list(range(10)) and (base(work) / "clip_paint.mp4").stat().st_size > 0
+    assert max(np.abs(par[i] - seq[i]).max() for i in range(10)) > 1e-3  # the schedule is not ignored
+
+
 def test_metrics_command_on_a_finished_run(finished_run):
     out = finished_run / "metrics.json"
     r = subprocess.run(

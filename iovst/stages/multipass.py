@@ -21,11 +21,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chunk-size", required=True, type=int)
     p.add_argument("--prev", required=True, type=Path, help="round p-1 result chunk k")
     p.add_argument(
-        "--neighbors", nargs="*", default=[], type=Path, help="round p result chunks this chunk's sweep comes from"
+        "--neighbors",
+        nargs="*",
+        default=[],
+        type=Path,
+        help="result chunks next to this one that its sweep reads: round p (schedule sequential) or p-1 (parallel)",
     )
     p.add_argument("--flow", nargs="+", required=True, type=Path)
     p.add_argument("--masks", nargs="+", required=True, type=Path)
-    p.add_argument("--longterm", required=True, type=Path)
+    p.add_argument(
+        "--longterm", nargs="+", required=True, type=Path, help="longterm chunks of the frames this job sweeps"
+    )
     p.add_argument("--cuts", type=Path, help="the video's cuts.json (each shot its own sweep); default: no cuts")
     p.add_argument(
         "--paintings", type=Path, help="stylize.method brushstroke: round-0 chunk k (its stroke paintings: content)"
@@ -52,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         neighbor_files=list(args.neighbors),
         flow_files=list(args.flow),
         mask_files=list(args.masks),
-        longterm_file=args.longterm,
+        longterm_files=list(args.longterm),
         styles=list(args.style),
         style_weights=args.style_weight,
         style_scale=args.style_scale,

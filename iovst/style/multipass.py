@@ -2,7 +2,14 @@
 
 Round ``p >= 1`` refines every frame of the previous round's result. Odd rounds sweep forward
 (frame ``i`` is reached from ``i - 1``), even rounds backward (from ``i + 1``); the neighbour is
-taken in its newest version (already updated in this round). Frame ``i`` starts from::
+taken in its newest version: inside the chunk the one already updated in this round; outside it
+whatever ``neighbor_files`` hold, this round's chunks (``multipass.schedule: sequential``, one sweep
+over the whole video) or the previous round's (``parallel``: every chunk of a round at once; see
+:func:`iovst.chunks.multipass_neighbor_round`). In ``parallel`` a chunk's sweep starts
+``multipass.overlap`` frames early, in the chunk it comes from (its *lead*,
+:func:`iovst.chunks.multipass_lead`, refined from the previous round); the chunk that holds the lead
+sweeps it as well and cross-fades its own sweep into that one over those frames (weight of the other
+``1/w, 2/w, …, 1``), so the two sweeps meet without a seam. Frame ``i`` starts from::
 
     x0 = (1 - δ·c) · x_prev + δ·c · warp(x_neighbour, flow(i -> neighbour))
 
@@ -31,14 +38,15 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..chunks import chunk_frames
-from ..config import StageParams
+from ..chunks import chunk_frames, multipass_lead, n_chunks
+from ..config import StageParams, result_params
 from ..errors import InputError
 from ..flow.cuts import NO_CUTS, Cuts
 from ..flow.flowstore import FlowStore, LongtermStore, MaskStore
@@ -90,6 +98,96 @@ def _f16(img: np.ndarray) -> np.ndarray:
     return np.clip(img, 0, 1).astype(np.float16).astype(np.float32)
 
 
+@dataclass
+class _Job:
+    """What one multipass job's frames are refined from (see :func:`run_chunk`)."""
+
+    frames_dir: Path
+    n_frames: int
+    round_: int
+    previous: dict[int, np.ndarray]  #: frame -> its previous-round result
+    flows: FlowStore
+    masks: MaskStore
+    longterm: LongtermStore
+    stylizer: Any
+    style_digest: str
+    params: StageParams
+    cache: FrameCache
+    device: torch.device
+    progress: ChunkProgress
+    cuts: Cuts = NO_CUTS
+    paintings: dict[int, np.ndarray] | None = None  #: frame -> content target (brushstroke round 0)
+
+    def sweep(self, order: list[int], current: dict[int, np.ndarray]) -> None:
+        """Refine the frames of ``order`` in turn, each from :attr:`previous` and its neighbours in
+        ``current`` (``(H, W, 3)`` float32 by frame; updated with each result)."""
+        mp, device, round_, n_frames = self.params.multipass, self.device, self.round_, self.n_frames
+        use_temporal = round_ >= mp.temporal_from and mp.temporal_weight > 0
+        direction = "from_prev" if round_ % 2 == 1 else "from_next"
+        sign = -1 if round_ % 2 == 1 else 1
+        for i in order:
+            t0 = time.perf_counter()
+            content = read_frame(self.frames_dir, i) if self.paintings is None else self.paintings[i]
+            x_prev = to_tensor(self.previous[i], device)
+            nb = neighbour_of(i, round_, n_frames, self.cuts)
+            if nb is not None:
+                warped = warp(to_tensor(current[nb], device), torch.from_numpy(self.flows.flow(i, nb)).to(device))
+                rel = torch.from_numpy(self.masks.reliability(i, nb)).to(device)
+                x0 = blend_init(x_prev, warped, rel, mp.blend)
+            else:
+                x0 = x_prev
+            temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
+            if use_temporal and nb is not None:
+                for n, w in self.longterm.weights(i, direction).items():
+                    j = i + sign * n
+                    if not 0 <= j < n_frames or self.cuts.crosses(i, j) or not w.any():
+                        continue
+                    wj = warp(to_tensor(current[j], device), torch.from_numpy(self.flows.flow(i, j)).to(device))
+                    temporal.append((wj, torch.from_numpy(w).to(device).reshape(1, 1, *w.shape)))
+            x0_np = to_image(x0)
+            arrays = [content, x0_np, *[to_image(a) for a, _ in temporal], *[b.cpu().numpy() for _, b in temporal]]
+            key = make_key(
+                "multipass",
+                result_params(self.params.raw),
+                self.style_digest,
+                f"round={round_}",
+                f"frame={i}",
+                hash_arrays(*arrays),
+            )
+            result = self.cache.get(key, shape=content.shape)
+            if result is None:
+                out = self.stylizer.refine(
+                    to_tensor(content, device),
+                    init=x0,
+                    iterations=mp.iterations,
+                    temporal=temporal,
+                    temporal_weight=mp.temporal_weight if temporal else 0.0,
+                    seed=self.params.seed * 1_000_003 + round_ * 10_007 + i,
+                )
+                result = _f16(to_image(out))
+                # log before caching: a kill between the two is counted as (at most) one recomputation
+                dt = time.perf_counter() - t0
+                step = self.progress.step(dt)
+                log.info("frame %d: computed (%.1f s, %d temporal terms); %s", i, dt, len(temporal), step)
+                self.cache.put(key, result)
+            else:
+                self.progress.step()
+                log.info("frame %d: reused", i)
+            current[i] = result
+
+
+def _parallel_ranges(chunk: int, round_: int, chunk_size: int, n_frames: int, overlap: int) -> tuple[range, range]:
+    """Parallel schedule: ``(frames this chunk's sweep covers: its lead + the chunk, the lead of
+    the chunk it cross-fades into, inside this chunk; empty at the video's end)``."""
+    frames = chunk_frames(chunk, chunk_size, n_frames)
+    lead = multipass_lead(chunk, round_, chunk_size, n_frames, overlap)
+    span = range(min(lead.start, frames.start), max(lead.stop, frames.stop))
+    partner = chunk + 1 if round_ % 2 == 1 else chunk - 1
+    if not 0 <= partner < n_chunks(n_frames, chunk_size):
+        return span, range(0)
+    return span, multipass_lead(partner, round_, chunk_size, n_frames, overlap)
+
+
 def run_chunk(
     *,
     frames_dir: Path,
@@ -101,7 +199,7 @@ def run_chunk(
     neighbor_files: list[Path],
     flow_files: list[Path],
     mask_files: list[Path],
-    longterm_file: Path,
+    longterm_files: list[Path],
     styles: list[Path],
     style_weights: list[float] | None,
     style_scale: float,
@@ -115,12 +213,11 @@ def run_chunk(
 
     ``frames`` is ``(n, H, W, 3)`` float32 in ``[0, 1]`` (float16-exact values) in frame order.
     ``cuts``: the video's scene cuts. ``paintings_file``: brushstroke round 0's chunk ``chunk``
-    (its stroke paintings are the content targets; required for ``stylize.method: brushstroke``).
+    (its stroke paintings are the content targets; required for ``stylize.method: brushstroke``,
+    which the config allows with ``multipass.schedule: sequential`` only).
     """
     n_frames = int(meta["frame_count"])
     frames = chunk_frames(chunk, chunk_size, n_frames)
-    mp = params.multipass
-    delta = mp.blend
 
     first, prev = h5io.read_frames(prev_file)
     if first != frames.start or prev.shape[0] != len(frames):
@@ -136,9 +233,11 @@ def run_chunk(
             else f"--paintings: only for stylize.method brushstroke (this is {params.stylize.method!r})"
         )
     paintings = read_paintings(paintings_file, frames) if brush else None
-    current: dict[int, np.ndarray] = h5io.chunk_frames_files(neighbor_files)
-    flows, masks = FlowStore(flow_files), MaskStore(mask_files)
-    longterm = LongtermStore([longterm_file])
+    neighbours: dict[int, np.ndarray] = h5io.chunk_frames_files(neighbor_files)
+    parallel = params.multipass.schedule == "parallel"
+    span, partner_lead = frames, range(0)
+    if parallel:
+        span, partner_lead = _parallel_ranges(chunk, round_, chunk_size, n_frames, params.multipass.overlap)
 
     # multipass always refines at pixel level (also after a brushstroke round 0)
     stylizer, style_digest = load_stylizer(
@@ -150,59 +249,33 @@ def run_chunk(
         frame_hw=(int(meta["height"]), int(meta["width"])),
         device=device,
     )
-    cache = FrameCache(cache_dir, "multipass")
-    use_temporal = round_ >= mp.temporal_from and mp.temporal_weight > 0
-    direction = "from_prev" if round_ % 2 == 1 else "from_next"
-    sign = -1 if round_ % 2 == 1 else 1
-
-    progress = ChunkProgress(len(frames))
-    for i in sweep_order(frames, round_):
-        t0 = time.perf_counter()
-        content = read_frame(frames_dir, i) if paintings is None else paintings[i - frames.start]
-        x_prev = to_tensor(prev[i - frames.start], device)
-        nb = neighbour_of(i, round_, n_frames, cuts)
-        if nb is not None:
-            warped = warp(to_tensor(current[nb], device), torch.from_numpy(flows.flow(i, nb)).to(device))
-            rel = torch.from_numpy(masks.reliability(i, nb)).to(device)
-            x0 = blend_init(x_prev, warped, rel, delta)
-        else:
-            x0 = x_prev
-        temporal: list[tuple[torch.Tensor, torch.Tensor]] = []
-        if use_temporal and nb is not None:
-            for n, w in longterm.weights(i, direction).items():
-                j = i + sign * n
-                if not 0 <= j < n_frames or cuts.crosses(i, j) or not w.any():
-                    continue
-                wj = warp(to_tensor(current[j], device), torch.from_numpy(flows.flow(i, j)).to(device))
-                temporal.append((wj, torch.from_numpy(w).to(device).reshape(1, 1, *w.shape)))
-        x0_np = to_image(x0)
-        key = make_key(
-            "multipass",
-            params.raw,
-            style_digest,
-            f"round={round_}",
-            f"frame={i}",
-            hash_arrays(content, x0_np, *[to_image(a) for a, _ in temporal], *[b.cpu().numpy() for _, b in temporal]),
-        )
-        result = cache.get(key, shape=content.shape)
-        if result is None:
-            out = stylizer.refine(
-                to_tensor(content, device),
-                init=x0,
-                iterations=mp.iterations,
-                temporal=temporal,
-                temporal_weight=mp.temporal_weight if temporal else 0.0,
-                seed=params.seed * 1_000_003 + round_ * 10_007 + i,
-            )
-            result = _f16(to_image(out))
-            # log before caching: a kill between the two is counted as (at most) one recomputation
-            dt = time.perf_counter() - t0
-            log.info("frame %d: computed (%.1f s, %d temporal terms); %s", i, dt, len(temporal), progress.step(dt))
-            cache.put(key, result)
-        else:
-            progress.step()
-            log.info("frame %d: reused", i)
-        current[i] = result
-    out_frames = np.stack([current[i] for i in frames])
-    log.info("%s", cache.summary())
-    return frames.start, out_frames, cache
+    job = _Job(
+        frames_dir=frames_dir,
+        n_frames=n_frames,
+        round_=round_,
+        # parallel: the neighbour files hold the previous round too
+        previous={**neighbours, **{i: prev[i - frames.start] for i in frames}},
+        flows=FlowStore(flow_files),
+        masks=MaskStore(mask_files),
+        longterm=LongtermStore(longterm_files),
+        stylizer=stylizer,
+        style_digest=style_digest,
+        params=params,
+        cache=FrameCache(cache_dir, "multipass"),
+        device=device,
+        progress=ChunkProgress(len(span) + len(partner_lead)),
+        cuts=cuts,
+        paintings=None if paintings is None else {i: paintings[i - frames.start] for i in frames},
+    )
+    current = dict(job.previous) if parallel else neighbours
+    job.sweep(sweep_order(span, round_), current)
+    results = {i: current[i] for i in frames}
+    if partner_lead:  # the next chunk's sweep starts here: fade into it, reaching it at the seam
+        theirs = dict(job.previous)
+        order = sweep_order(partner_lead, round_)
+        job.sweep(order, theirs)
+        for j, i in enumerate(order):
+            a = (j + 1) / len(order)
+            results[i] = _f16((1 - a) * results[i] + a * theirs[i])
+    log.info("%s", job.cache.summary())
+    return frames.start, np.stack([results[i] for i in frames]), job.cache

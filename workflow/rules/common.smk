@@ -6,7 +6,8 @@ import shlex
 import sys
 
 from iovst import config as iovst_config
-from iovst.chunks import brush_previous, multipass_neighbors, n_chunks, pair_chunks_into
+from iovst.chunks import brush_previous, n_chunks, pair_chunks_into
+from iovst.chunks import multipass_inputs as multipass_inputs_of
 from iovst.errors import IovstError
 from iovst.layout import Layout, uses_flow
 from iovst.preflight import before_dag
@@ -53,6 +54,8 @@ FLOW_OFFSETS = config["flow"]["offsets"]
 MP_OFFSETS = config["multipass"]["offsets"] or FLOW_OFFSETS
 MAX_MP_OFFSET = max(MP_OFFSETS)
 FINAL_ROUND = PASSES
+SCHEDULE = config["multipass"]["schedule"]
+OVERLAP = config["multipass"]["overlap"]
 
 # Once per run, in the main Snakemake process before it builds the DAG (jobs re-read this file with
 # --mode subprocess/remote and skip it): input files readable, a corrupt meta.json deleted so that
@@ -208,17 +211,18 @@ def brush_paintings(wc):
 
 
 def multipass_inputs(wc):
-    """Round p, chunk k: own previous round + this round's already-updated neighbours
-    (iovst.chunks.multipass_neighbors); flow/masks: the pairs that touch chunk k's frames."""
+    """Round p, chunk k: own previous round + the neighbour chunks its sweep reads (this round's
+    when sequential, round p-1's when parallel), the flow/mask and longterm chunks of the frames it
+    sweeps (iovst.chunks.multipass_inputs)."""
     k, p = int(wc.k), int(wc.p)
-    nb = multipass_neighbors(k, p, C, len(chunks_of(wc.video)), MAX_MP_OFFSET)
-    pairs = pair_chunks_into(k, C, MAX_MP_OFFSET)
+    n = meta_of(wc.video)["frame_count"]
+    q, nb, pairs, lt = multipass_inputs_of(k, p, C, n, MAX_MP_OFFSET, SCHEDULE, OVERLAP)
     return {
         "prev": round_files(wc.video, wc.style, p - 1, [k]),
-        "neighbors": round_files(wc.video, wc.style, p, nb),
+        "neighbors": round_files(wc.video, wc.style, q, nb),
         "flow": flow_files(wc.video, pairs),
         "masks": mask_files(wc.video, pairs),
-        "longterm": L.longterm(wc.video, wc.k),
+        "longterm": [L.longterm(wc.video, j) for j in lt],
     }
 
 

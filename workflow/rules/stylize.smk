@@ -60,7 +60,7 @@ rule multipass:
     shell:
         "iovst multipass --frames-dir={input.frames:q} --meta={input.meta:q} --round={wildcards.p} "
         "--chunk={wildcards.k} --chunk-size={params.chunk_size} --prev={input.prev:q} --neighbors {params.neighbors} "
-        "--flow {input.flow:q} --masks {input.masks:q} --longterm={input.longterm:q} --cuts={input.cuts:q} "
+        "--flow {input.flow:q} --masks {input.masks:q} --longterm {input.longterm:q} --cuts={input.cuts:q} "
         "{params.paintings} {params.style} "
         "--out={output:q} --cache-dir={params.cache:q} --params={params.json:q} --device={params.device} "
         "--threads={threads} --log={log:q}"
