@@ -19,16 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from iovst.layout import Layout  # noqa: E402
-from iovst.metrics import _frames_in_order, run_dir_files  # noqa: E402
+from iovst.metrics import read_result_frame, run_dir_files  # noqa: E402
 from iovst.video.frames import read_frame, read_image, to_uint8  # noqa: E402
-
-
-def round_frame(layout: Layout, video: str, style: str, r: int, index: int) -> np.ndarray:
-    """Frame ``index`` of round ``r``, ``(H, W, 3)`` float32 in [0, 1]."""
-    for i, frame in _frames_in_order(layout.existing("round", video, style, r, "*")):
-        if i == index:
-            return frame
-    raise SystemExit(f"picture: frame {index} not in round {r}")
 
 
 def main() -> None:
@@ -47,7 +39,8 @@ def main() -> None:
     h = content.shape[0]
     st = read_image(a.style)
     st = cv2.resize(st, (round(st.shape[1] * h / st.shape[0]), h), interpolation=cv2.INTER_AREA)
-    row = [content, st, round_frame(layout, video, style, 0, a.frame), round_frame(layout, video, style, last, a.frame)]
+    rounds = [read_result_frame(layout.existing("round", video, style, r, "*"), a.frame) for r in (0, last)]
+    row = [content, st, *rounds]
     gap = np.ones((h, 4, 3), np.float32)
     Image.fromarray(to_uint8(np.concatenate([x for r in row for x in (r, gap)][:-1], axis=1))).save(a.out)
     print(f"{a.out}: content | style | round 0 | round {last}, frame {a.frame}")
