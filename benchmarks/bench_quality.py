@@ -2,7 +2,7 @@
 
     python benchmarks/bench_quality.py --weights /path/vgg.pth --clip chelsea --style style.png \\
         [--size 128] [--frames 12] [--iterations 150] [--passes 4] [--mp-iterations 50] \\
-        [--set multipass.temporal_weight=100 ...] [--workdir DIR]
+        [--set multipass.temporal_weight=100 ...] [--workdir DIR] [--compare GATYS_WORKDIR]
 
 Renders a synthetic camera move (pan + zoom + an occluding disc, :func:`iovst.demo.demo_frames`)
 over the ``skimage.data`` photo ``--clip`` with the real workflow (``snakemake --cores N``), then
@@ -101,12 +101,57 @@ def contrast(first: np.ndarray, last: np.ndarray) -> float:
     return float(luminance(to_tensor(last)).std() / luminance(to_tensor(first)).std())
 
 
-def measure(cfg: dict[str, Any], passes: int) -> dict[str, Any]:
+def _last_round_frames(results: Path) -> dict[int, np.ndarray]:
+    """The last round's frames of the render under ``results`` (a bench_quality workdir's)."""
+    layout = Layout(str(results))
+    rounds = sorted(int(p.name[1:]) for p in layout.existing("round_dir", "clip", "style", "*") if p.name[1:].isdigit())
+    return dict(_frames_in_order(layout.existing("round", "clip", "style", rounds[-1], "*")))
+
+
+def content_to(cfg: dict[str, Any], frames: list[tuple[int, np.ndarray]], targets: dict[int, np.ndarray]) -> float:
+    """Mean content loss (the stylize stage's relative relu4_2 error) of ``frames`` against
+    ``targets`` (same indices) instead of the source frames."""
+    import torch
+
+    from iovst.config import section_params
+    from iovst.style.gatys import Gatys
+    from iovst.video.frames import read_image
+
+    g = Gatys(params=section_params("stylize", {}), device=torch.device("cpu"), weights=cfg["model"]["weights"], seed=0)
+    styles = [read_image(p) for p in cfg["styles"]["style"]["images"]]
+    style = g.style_targets(styles, None, frame_hw=frames[0][1].shape[:2])
+    return float(
+        np.mean(
+            [g.loss_terms(to_tensor(x), to_tensor(targets[i]), style, weighted=False)["content"] for i, x in frames]
+        )
+    )
+
+
+def paintings(layout: Layout) -> dict[int, np.ndarray]:
+    """Round 0's stroke paintings (brushstroke renders) by frame index."""
+    from iovst.storage import h5io
+
+    out = {}
+    for p in layout.existing("round", "clip", "style", 0, "*"):
+        with h5io.open_checked(p, kind="frames") as f:
+            first = int(f.attrs["first_frame"])
+            arr = h5io.read_dataset(f, "paintings").astype(np.float32)
+        out.update({first + j: arr[j] for j in range(arr.shape[0])})
+    return out
+
+
+def measure(cfg: dict[str, Any], passes: int, compare: Path | None = None) -> dict[str, Any]:
     layout = Layout(cfg["results"])
     frames_dir = Path(layout.frames("clip"))
     n = len(list(frames_dir.glob("*.png")))
     flow_paths, mask_paths = layout.existing("flow", "clip", "*"), layout.existing("masks", "clip", "*")
     src_first, src_last = read_frame(frames_dir, 0), read_frame(frames_dir, n - 1)
+    brush = cfg.get("stylize", {}).get("method") == "brushstroke"
+    refs = {}
+    if brush:
+        refs["painting"] = paintings(layout)
+    if compare is not None:
+        refs["gatys"] = _last_round_frames(compare / "results")
     rows = []
     with FlowStore(flow_paths) as flows, MaskStore(mask_paths) as masks:
         e_src = warping_error(source_frames(frames_dir, n), flows, masks)
@@ -125,6 +170,7 @@ def measure(cfg: dict[str, Any], passes: int) -> dict[str, Any]:
                     "ewarp": warping_error(iter(frames), flows, masks),
                     **losses,
                     "contrast": contrast(frames[0][1], frames[-1][1]) / contrast(src_first, src_last),
+                    **{f"content_to_{k}": content_to(cfg, frames, v) for k, v in refs.items()},
                 }
             )
     first, last = rows[0], rows[-1]
@@ -139,10 +185,17 @@ def measure(cfg: dict[str, Any], passes: int) -> dict[str, Any]:
 
 
 def report(res: dict[str, Any], seconds: float) -> None:
-    print(f"{'round':>5} {'E_warp':>10} {'content':>9} {'style':>9} {'contrast':>9}")
+    extra = [k for k in res["rounds"][0] if k.startswith("content_to_")]
+    head = f"{'round':>5} {'E_warp':>10} {'content':>9} {'style':>9} {'contrast':>9}"
+    print(head + "".join(f" {k:>19}" for k in extra))
     for r in res["rounds"]:
         losses = f"{r['content_loss']:>9.4f} {r['style_loss']:>9.4f}"
-        print(f"{r['round']:>5} {r['ewarp']:>10.5f} {losses} {r['contrast']:>9.3f}")
+        more = "".join(f" {r[k]:>19.4f}" for k in extra)
+        print(f"{r['round']:>5} {r['ewarp']:>10.5f} {losses} {r['contrast']:>9.3f}{more}")
+    if len(extra) == 2:
+        last = res["rounds"][-1]
+        closer = last["content_to_painting"] < last["content_to_gatys"]
+        print(f"final closer to the stroke painting than to the Gatys render: {'yes' if closer else 'NO'}")
     print(f"source E_warp {res['ewarp_source']:.5f}; render {seconds:.0f} s")
     for key, goal in GOALS.items():
         ok = res[key] >= goal if key == "contrast" else res[key] <= goal
@@ -165,6 +218,13 @@ def main() -> None:
     ap.add_argument("--workdir", type=Path, default=None, help="keep the render here (reused when rerun)")
     ap.add_argument("--json", type=Path, default=None, help="also write the figures here")
     ap.add_argument("--cores", type=int, default=2, help="snakemake --cores")
+    ap.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="--workdir of a Gatys run of the same clip: also print each round's content loss to its last round "
+        "(brushstroke runs also print it to their stroke paintings)",
+    )
     a = ap.parse_args()
     parse_overrides({})  # fail early on a broken install
     work = a.workdir or Path(tempfile.mkdtemp(prefix="bench_quality_"))
@@ -183,7 +243,7 @@ def main() -> None:
     if r.returncode:
         sys.exit(f"render failed (see {work}):\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
     seconds = time.perf_counter() - t0
-    res = measure(cfg, a.passes)
+    res = measure(cfg, a.passes, a.compare)
     print(f"clip {a.clip} ({a.frames} frames, size {a.size}), style {a.style}, settings {a.set or 'defaults'}")
     report(res, seconds)
     if a.json:

@@ -55,8 +55,8 @@ STAGES: dict[str, Stage] = {
     "cuts": Stage(1, ("flow.cuts",)),
     "longterm": Stage(2, ("flow.offsets", "multipass.offsets")),  # 2: zero across scene cuts
     # 3: brush chunks hold the stroke paintings, brush original_colors; scene cuts
-    "stylize": Stage(3, ("stylize", "model", "seed")),  # 2: batched L-BFGS; luminance-only original_colors
-    "multipass": Stage(3, ("stylize", "multipass", "model", "seed")),  # 3: brush content = painting; cuts
+    "stylize": Stage(4, ("stylize", "model", "seed")),  # 4: brush colours on content + style
+    "multipass": Stage(4, ("stylize", "multipass", "model", "seed")),  # 4: brush pixel_style_weight
     "encode": Stage(1, ("encode",)),
     # the losses' layers and the VGG weights; the style images and scale come as arguments
     "metrics": Stage(
@@ -403,6 +403,7 @@ class BrushstrokeParams:
     temporal_weight: float  #: masked temporal term weight on the rendered canvas
     background: float  #: canvas grey level in [0, 1]
     pixel_iterations: int  #: pixel-stage iterations after the strokes
+    pixel_style_weight: float  #: style weight of the pixel stage and of multipass (replaces ``stylize.style_weight``)
 
 
 @dataclass(frozen=True)

@@ -158,3 +158,44 @@ def test_brush_original_colors_paints_in_the_frames_chroma():
     assert torch.allclose(iq(image), iq(frame), atol=1e-4)
     # the luminance is the strokes' (stylised), not the frame's
     assert (color.luminance(to_tensor(painting)) - color.luminance(to_tensor(frame))).abs().mean() > 0.02
+
+
+def _painter(stylize: dict):
+    from iovst.config import section_params
+    from iovst.style.stylizer import BrushStylizer
+    from iovst.video.frames import read_image
+
+    p = section_params("stylize", stylize)
+    style = read_image(ROOT / "data" / "style.png")
+    s = BrushStylizer(
+        stylize=p, styles=[style], style_weights=None, style_scale=1.0, frame_hw=(H, W),
+        device=torch.device("cpu"), weights="random", seed=0,
+    )  # fmt: skip
+    return s, s.painter
+
+
+def test_stroke_colours_follow_the_content_term():
+    """With no style term the colours still move (towards the frame): they are optimised on
+    content + style, not on the style term alone (Adam would make the weights irrelevant)."""
+    brush = {**BRUSH["brushstroke"], "style_weight": 0.0, "curvature_weight": 0.0, "orientation_weight": 0.0}
+    stylizer, painter = _painter({**BRUSH, "brushstroke": {**brush, "steps": 8}})
+    frame = synth.pan(1, size=(H, W), image="chelsea").frames[0]
+    strokes = painter.initial_strokes(frame, seed=0)
+    strokes.color.data = torch.full_like(strokes.color, 0.5)  # grey strokes: the content pulls the colours
+    out, history = painter.optimize_strokes(strokes, to_tensor(frame), targets=stylizer.targets, steps=8)
+    assert (out.color - strokes.color).abs().max() > 0.02
+    assert history[-1] < history[0]
+
+
+def test_pixel_stage_uses_the_pixel_style_weight():
+    """The pixel stage (and multipass, same model) weights style by
+    ``brushstroke.pixel_style_weight``, not ``stylize.style_weight``: at 0 it keeps the painting."""
+    frame = synth.pan(1, size=(H, W), image="chelsea").frames[0]
+    moved = {}
+    for psw in (0.0, 10.0):
+        brush = {**BRUSH["brushstroke"], "pixel_style_weight": psw, "pixel_iterations": 10}
+        stylizer, painter = _painter({**BRUSH, "style_weight": 10.0, "brushstroke": brush})
+        assert stylizer.model.params.style_weight == psw
+        image, painting, _ = painter.paint_frame(frame, targets=stylizer.targets, seed=1)
+        moved[psw] = float(np.abs(image - painting).mean())
+    assert moved[0.0] < 0.25 * moved[10.0], moved

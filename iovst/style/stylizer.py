@@ -15,6 +15,7 @@ pixel stage on the same model (one VGG-19 for both stages).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -268,7 +269,10 @@ class BrushStylizer(GatysStylizer):
     def __init__(self, *, stylize: StylizeParams, **kwargs: Any) -> None:
         from .brush.paint import CONTENT_LAYERS, BrushPainter
 
-        super().__init__(stylize=stylize, **kwargs, extra_layers=CONTENT_LAYERS)
+        # the pixel stage and the multipass rounds refine the stroke painting with a lower style
+        # weight than a Gatys render from the photo, so the strokes stay (docs/tuning.md)
+        pixel = dataclasses.replace(stylize, style_weight=stylize.brushstroke.pixel_style_weight)
+        super().__init__(stylize=pixel, **kwargs, extra_layers=CONTENT_LAYERS)
         self.painter = BrushPainter(gatys=self.model, params=stylize.brushstroke)
 
     @classmethod

@@ -5,7 +5,11 @@ Stroke stage (``steps`` iterations of two Adam optimisers on the same rendered c
 * geometry (centre, Bézier points, width), ``lr_geometry``, on the total loss
   ``content_weight · content + style_weight · style + curvature_weight · curvature
   + orientation_weight · orientation (+ temporal_weight · temporal)``;
-* colour, ``lr_color``, on ``style_weight · style`` only;
+* colour, ``lr_color``, on the VGG terms ``content_weight · content + style_weight · style``
+  (the reference optimises colour on the style term alone; Adam is invariant to the scale of a
+  single loss, so there the style weight cannot temper the colours, and with real VGG features
+  60 steps turned every stroke into the style's palette and the frame unrecognisable, content loss
+  1.3–1.4 at any style weight: docs/tuning.md, "Brushstrokes");
 * after each step colours are clipped to [0, 1], centres to the canvas and widths to ``>= 0``.
 
 Content = mean squared VGG-19 features at :data:`CONTENT_LAYERS` (``relu4_2``, ``relu5_2``) against
@@ -18,8 +22,10 @@ frame's, moved by the flow (:mod:`iovst.style.brush.video`), and the optional te
 and ``c`` = reliability × their coverage.
 
 Pixel stage: ``pixel_iterations`` iterations of :meth:`iovst.style.gatys.Gatys.optimize` (the job's
-``stylize`` optimiser settings) from the painting, with the painting as the content target. The
-painting itself (before the pixel stage) is also returned: multipass refines against it.
+``stylize`` optimiser settings, its style weight ``stylize.brushstroke.pixel_style_weight``: the
+model is built so by :class:`iovst.style.stylizer.BrushStylizer`) from the painting, with the
+painting as the content target. The painting itself (before the pixel stage) is also returned:
+multipass refines against it, with the same model.
 
 Original colours (``stylize.original_colors``): as in the Gatys stage (:mod:`iovst.style.color`),
 the VGG terms see the luminance only, of the canvas and of the frame (content), against the style
@@ -29,7 +35,7 @@ colours (the pixel stage then keeps the painting's, i.e. the frame's, chroma).
 
 Loss scales: the VGG terms are the Gatys stage's own (:mod:`iovst.style.losses`: means, Grams divided by
 ``C·H·W``, relative errors, style layer weights summing to 1), so the defaults of ``stylize.brushstroke`` use the
-Gatys defaults' units (content 1, style 10); the regularisers are scale-free (curvature a ratio,
+Gatys defaults' units (content 1, style 3: tuned on real features, docs/tuning.md); the regularisers are scale-free (curvature a ratio,
 orientation ``1 − cos²`` in [0, 1]) and weighted to about half a unit at the SLIC init. The
 reasoning is in the schema's description of ``stylize.brushstroke``; :meth:`BrushPainter.report`
 (``iovst stylize --report-losses``) prints every term at step 0 for tuning with real weights, and
@@ -176,7 +182,7 @@ class BrushPainter:
             grads = torch.autograd.grad(total, s.geometry(), retain_graph=True, allow_unused=True)
             for t, g in zip(s.geometry(), grads):
                 t.grad = g
-            (s.color.grad,) = torch.autograd.grad(terms["style"], [s.color], allow_unused=True)
+            (s.color.grad,) = torch.autograd.grad(terms["content"] + terms["style"], [s.color], allow_unused=True)
             opt_geo.step()
             opt_col.step()
             s.clamp_(height=hw[0], width=hw[1])
