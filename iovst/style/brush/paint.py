@@ -33,13 +33,14 @@ images' luminance matched to the frame's (:meth:`iovst.style.gatys.Gatys.frame_t
 painting is the strokes' luminance with the frame's chroma, so the strokes take the frame's
 colours (the pixel stage then keeps the painting's, i.e. the frame's, chroma).
 
-Loss scales: the VGG terms are the Gatys stage's own (:mod:`iovst.style.losses`: means, Grams divided by
-``C·H·W``, relative errors, style layer weights summing to 1), so the defaults of ``stylize.brushstroke`` use the
-Gatys defaults' units (content 1, style 3: tuned on real features, docs/tuning.md); the regularisers are scale-free (curvature a ratio,
-orientation ``1 − cos²`` in [0, 1]) and weighted to about half a unit at the SLIC init. The
-reasoning is in the schema's description of ``stylize.brushstroke``; :meth:`BrushPainter.report`
-(``iovst stylize --report-losses``) prints every term at step 0 for tuning with real weights, and
-the step-0 sizes are also logged at DEBUG level.
+Loss scales: the VGG terms are the Gatys stage's own (:mod:`iovst.style.losses`: means, Grams
+divided by ``C·H·W``, relative errors, style layer weights summing to 1), so the defaults of
+``stylize.brushstroke`` use the Gatys defaults' units (content 1, style 3: tuned on real features,
+docs/tuning.md); the regularisers are scale-free (curvature a ratio, orientation ``1 − cos²`` in [0,
+1]) and weighted to about half a unit at the SLIC init. The reasoning is in the schema's description
+of ``stylize.brushstroke``; :meth:`BrushPainter.report` (``iovst stylize --report-losses``) prints
+every term at step 0 for tuning with real weights, and the step-0 sizes are also logged at DEBUG
+level.
 """
 
 from __future__ import annotations
