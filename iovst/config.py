@@ -56,7 +56,7 @@ STAGES: dict[str, Stage] = {
     "longterm": Stage(2, ("flow.offsets", "multipass.offsets")),  # 2: zero across scene cuts
     # 3: brush chunks hold the stroke paintings, brush original_colors; scene cuts
     "stylize": Stage(4, ("stylize", "model", "seed")),  # 4: brush colours on content + style
-    "multipass": Stage(4, ("stylize", "multipass", "model", "seed")),  # 4: brush pixel_style_weight
+    "multipass": Stage(5, ("stylize", "multipass", "model", "seed")),  # 5: brush pixel_style_weight
     "encode": Stage(1, ("encode",)),
     # the losses' layers and the VGG weights; the style images and scale come as arguments
     "metrics": Stage(

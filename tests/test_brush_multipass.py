@@ -122,6 +122,22 @@ def test_brush_multipass_refines_against_the_stroke_paintings(video, monkeypatch
     assert we < figures["round 0"][2]  # steadier than round 0, as for Gatys
 
 
+def test_brush_multipass_uses_the_pixel_style_weight(video, monkeypatch):
+    """After a brushstroke round 0 the rounds weight style by ``brushstroke.pixel_style_weight``
+    (as the pixel stage), not by ``stylize.style_weight`` (a Gatys render's)."""
+    seen = []
+    orig = GatysStylizer.refine
+
+    def spy(self, content, **kw):
+        seen.append(self.model.params.style_weight)
+        return orig(self, content, **kw)
+
+    monkeypatch.setattr(GatysStylizer, "refine", spy)
+    stylize = {**BRUSH, "style_weight": 10.0, "brushstroke": {**BRUSH["brushstroke"], "pixel_style_weight": 0.5}}
+    video["multipass"]("psw", stylize, "--paintings", str(video["r0"]))
+    assert seen == [0.5] * (2 * N)
+
+
 def test_multipass_needs_the_paintings_of_a_brush_run(video, capsys):
     d = video["d"]
     args = ["multipass", *video["common"], "--round", "1", "--prev", str(video["r0"]), "--neighbors", "--flow",

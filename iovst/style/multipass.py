@@ -24,7 +24,9 @@ lies across a cut starts a sweep (no blend), and no temporal term reaches across
 
 Content target: the frame, or after a brushstroke round 0 (``stylize.method: brushstroke``) the
 frame's stroke painting from round 0 (``paintings``; as Kotovenko et al.'s pixel stage), so the
-rounds keep the brushstroke look instead of pulling it toward a Gatys render of the photo.
+rounds keep the brushstroke look instead of pulling it toward a Gatys render of the photo; their
+style weight is then the pixel stage's (``stylize.brushstroke.pixel_style_weight``,
+:func:`iovst.style.stylizer.pixel_stylize`).
 
 Every result is rounded to float16 (what the chunk files store) before it is used as a neighbour,
 so the output does not depend on the chunk size or on which frames came from the cache.
@@ -56,7 +58,7 @@ from ..storage import h5io
 from ..storage.cache import FrameCache, hash_arrays, make_key
 from ..tensors import to_image, to_tensor
 from ..video.frames import read_frame
-from .stylizer import load_stylizer, read_paintings
+from .stylizer import load_stylizer, pixel_stylize, read_paintings
 
 log = logging.getLogger(__name__)
 
@@ -239,10 +241,11 @@ def run_chunk(
     if parallel:
         span, partner_lead = _parallel_ranges(chunk, round_, chunk_size, n_frames, params.multipass.overlap)
 
-    # multipass always refines at pixel level (also after a brushstroke round 0)
+    # multipass always refines at pixel level (also after a brushstroke round 0, with its pixel stage's weights)
     stylizer, style_digest = load_stylizer(
         method="gatys",
         params=params,
+        stylize=pixel_stylize(params.stylize),
         style_paths=styles,
         style_weights=style_weights,
         style_scale=style_scale,

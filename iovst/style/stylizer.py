@@ -269,10 +269,7 @@ class BrushStylizer(GatysStylizer):
     def __init__(self, *, stylize: StylizeParams, **kwargs: Any) -> None:
         from .brush.paint import CONTENT_LAYERS, BrushPainter
 
-        # the pixel stage and the multipass rounds refine the stroke painting with a lower style
-        # weight than a Gatys render from the photo, so the strokes stay (docs/tuning.md)
-        pixel = dataclasses.replace(stylize, style_weight=stylize.brushstroke.pixel_style_weight)
-        super().__init__(stylize=pixel, **kwargs, extra_layers=CONTENT_LAYERS)
+        super().__init__(stylize=pixel_stylize(stylize), **kwargs, extra_layers=CONTENT_LAYERS)
         self.painter = BrushPainter(gatys=self.model, params=stylize.brushstroke)
 
     @classmethod
@@ -434,6 +431,17 @@ def _weights_key(info: WeightsInfo) -> dict[str, str]:
     return {"model": info.model, "source": info.source, "detail": "" if info.source == "imagenet" else info.detail}
 
 
+def pixel_stylize(stylize: StylizeParams) -> StylizeParams:
+    """The Gatys settings of pixel-level refinement after round 0 of ``stylize.method``:
+    ``stylize`` itself, or for ``brushstroke`` with ``style_weight`` replaced by
+    ``brushstroke.pixel_style_weight`` (the pixel stage and the multipass rounds refine the stroke
+    painting with a lower style weight than a Gatys render from the photo, so the strokes stay:
+    docs/tuning.md, "Brushstrokes")."""
+    if stylize.method != "brushstroke":
+        return stylize
+    return dataclasses.replace(stylize, style_weight=stylize.brushstroke.pixel_style_weight)
+
+
 def load_stylizer(
     *,
     method: str,
@@ -443,11 +451,14 @@ def load_stylizer(
     style_scale: float,
     frame_hw: tuple[int, int],
     device: torch.device,
+    stylize: StylizeParams | None = None,
 ) -> tuple[Stylizer, str]:
     """Build a stylizer of ``method`` (model + style targets, once per job) and its style digest.
 
     Args:
         params: the stage's ``--params`` (``stylize``, ``model``, ``seed``).
+        stylize: the stylizer's settings in place of ``params.stylize`` (multipass:
+            :func:`pixel_stylize`).
 
     Style images are read first, so a missing or corrupt one fails (``InputError`` naming it)
     before any model work. The digest (hex) covers the style images' pixels, blend weights, scale
@@ -456,7 +467,7 @@ def load_stylizer(
     styles = [read_image(p) for p in style_paths]
     set_torch_home(params.model.torch_home)
     stylizer = METHODS[method](
-        stylize=params.stylize,
+        stylize=params.stylize if stylize is None else stylize,
         styles=styles,
         style_weights=style_weights,
         style_scale=style_scale,
