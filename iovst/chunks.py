@@ -83,19 +83,71 @@ def multipass_neighbor_round(p: int, schedule: str) -> int:
     return p if schedule == "sequential" else p - 1
 
 
-def multipass_lead(k: int, p: int, chunk_size: int, n_frames: int, overlap: int) -> range:
+def multipass_sub_chunks(k: int, chunk_size: int, n_frames: int, sub_sweeps: int = 1) -> list[range]:
+    """Parallel schedule: chunk ``k`` split into ``min(sub_sweeps, len(chunk))`` sub-chunks of
+    near-equal size, in frame order (the first ``len(chunk) % sub_sweeps`` are one frame longer).
+    Each sub-chunk is swept from a lead of its own (:func:`multipass_sweeps`); ``sub_sweeps = 1``:
+    the chunk itself."""
+    if sub_sweeps < 1:
+        raise ValueError(f"multipass_sub_chunks: sub_sweeps {sub_sweeps} < 1")
+    frames = chunk_frames(k, chunk_size, n_frames)
+    s = min(sub_sweeps, len(frames))
+    q, r = divmod(len(frames), s)
+    bounds = [frames.start + j * q + min(j, r) for j in range(s + 1)]
+    return [range(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def _sub_lead(k: int, j: int, p: int, chunk_size: int, n_frames: int, overlap: int, sub_sweeps: int) -> range:
+    """Lead of sub-chunk ``j`` (frame order) of chunk ``k`` in round ``p``: the last (forward
+    rounds; backward: first) ``min(overlap, its size)`` frames of the sub-chunk the sweep comes from,
+    the one before it (after it), in chunk ``k ∓ 1`` for the first one; empty at the video's ends."""
+    subs = multipass_sub_chunks(k, chunk_size, n_frames, sub_sweeps)
+    step = -1 if p % 2 == 1 else 1
+    if 0 <= j + step < len(subs):
+        holder = subs[j + step]
+    elif 0 <= k + step < n_chunks(n_frames, chunk_size):
+        holder = multipass_sub_chunks(k + step, chunk_size, n_frames, sub_sweeps)[-1 if step < 0 else 0]
+    else:
+        return range(0)
+    w = min(overlap, len(holder))
+    return range(holder.stop - w, holder.stop) if step < 0 else range(holder.start, holder.start + w)
+
+
+def multipass_lead(k: int, p: int, chunk_size: int, n_frames: int, overlap: int, sub_sweeps: int = 1) -> range:
     """Parallel schedule: frames outside chunk ``k`` that its round-``p`` sweep runs through first.
 
-    The sweep starts ``overlap`` frames (at most one chunk) before the chunk, from the previous
-    round's results: forward rounds in chunk ``k - 1`` (``[k·C - overlap, k·C)``), backward rounds in
-    chunk ``k + 1``. The chunk the lead lies in cross-fades its own sweep into this one over the lead,
-    so that both sweeps meet without a seam (:mod:`iovst.style.multipass`). Empty at the video's ends.
+    The sweep starts ``overlap`` frames (at most one sub-chunk: with ``sub_sweeps = 1``, one chunk)
+    before the chunk, from the previous round's results: forward rounds in chunk ``k - 1``
+    (``[k·C - overlap, k·C)``), backward rounds in chunk ``k + 1``. The chunk the lead lies in
+    cross-fades its own sweep into this one over the lead, so that both sweeps meet without a seam
+    (:mod:`iovst.style.multipass`). Empty at the video's ends. With ``sub_sweeps > 1`` it is a part
+    of the ``sub_sweeps = 1`` lead (at most one sub-chunk of chunk ``k ∓ 1``).
     """
-    frames = chunk_frames(k, chunk_size, n_frames)
-    w = min(overlap, chunk_size)
-    if p % 2 == 1:
-        return range(max(0, frames.start - w), frames.start)
-    return range(frames.stop, min(n_frames, frames.stop + w))
+    j = 0 if p % 2 == 1 else len(multipass_sub_chunks(k, chunk_size, n_frames, sub_sweeps)) - 1
+    return _sub_lead(k, j, p, chunk_size, n_frames, overlap, sub_sweeps)
+
+
+def multipass_sweeps(
+    k: int, p: int, chunk_size: int, n_frames: int, overlap: int, sub_sweeps: int = 1
+) -> list[tuple[range, range]]:
+    """Parallel schedule: ``(frames swept, its lead)`` of each sweep of chunk ``k``'s round-``p`` job.
+
+    One sweep per sub-chunk (:func:`multipass_sub_chunks`, frame order), over the sub-chunk and
+    before it its lead (:func:`multipass_lead` for the first one in the sweep's direction; the
+    others' leads lie in the sub-chunk before them, inside chunk ``k``); then, unless ``k`` is the
+    last chunk in the sweep's direction, the lead of the next chunk (inside chunk ``k``; swept alone,
+    that chunk's job sweeps on). Leads are refined from the previous round; every lead inside chunk
+    ``k`` is where the sub-chunk holding it cross-fades into the sweep that starts there.
+    """
+    out = []
+    for j, sub in enumerate(multipass_sub_chunks(k, chunk_size, n_frames, sub_sweeps)):
+        lead = _sub_lead(k, j, p, chunk_size, n_frames, overlap, sub_sweeps)
+        out.append((range(min(lead.start, sub.start), max(lead.stop, sub.stop)) if lead else sub, lead))
+    partner = k + 1 if p % 2 == 1 else k - 1
+    if 0 <= partner < n_chunks(n_frames, chunk_size):
+        lead = multipass_lead(partner, p, chunk_size, n_frames, overlap, sub_sweeps)
+        out.append((lead, lead))
+    return out
 
 
 def multipass_parallel_inputs(
@@ -104,7 +156,9 @@ def multipass_parallel_inputs(
     """Parallel schedule, round ``p``, chunk ``k``: ``(round p-1 chunks other than k, flow/mask
     chunks, longterm chunks)`` its job reads: its sweep over :func:`multipass_lead` and the chunk,
     the temporal targets up to ``max_offset`` before them, and the lead of the chunk it
-    cross-fades into (which lies inside chunk ``k``)."""
+    cross-fades into (which lies inside chunk ``k``). ``multipass.sub_sweeps`` does not change
+    them: the sub-chunks' leads lie inside chunk ``k`` (:func:`multipass_sweeps`), except the
+    first one's, which is a part of the ``sub_sweeps = 1`` lead used here."""
     nk = n_chunks(n_frames, chunk_size)
     w = min(overlap, chunk_size)
     neighbors = multipass_neighbors(k, p, chunk_size, nk, max_offset + w)

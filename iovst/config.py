@@ -56,7 +56,8 @@ STAGES: dict[str, Stage] = {
     "longterm": Stage(2, ("flow.offsets", "multipass.offsets")),  # 2: zero across scene cuts
     # 3: brush chunks hold the stroke paintings, brush original_colors; scene cuts
     "stylize": Stage(4, ("stylize", "model", "seed")),  # 4: brush colours on content + style
-    "multipass": Stage(5, ("stylize", "multipass", "model", "seed")),  # 5: brush pixel_style_weight
+    # 5: brush pixel_style_weight; 6: parallel sub_sweeps, lockstep batches of stylize.batch_size
+    "multipass": Stage(6, ("stylize", "multipass", "model", "seed")),
     "encode": Stage(1, ("encode",)),
     # the losses' layers and the VGG weights; the style images and scale come as arguments
     "metrics": Stage(
@@ -164,6 +165,12 @@ def _semantic_checks(cfg: Mapping[str, Any]) -> None:
         raise ConfigError(
             "config key 'multipass.schedule': parallel is not supported with stylize.method brushstroke yet "
             "(its lead frames would need the neighbouring chunks' stroke paintings): use sequential"
+        )
+    mp = cfg.get("multipass", {})
+    if mp.get("sub_sweeps", 1) > 1 and mp.get("schedule", "sequential") != "parallel":
+        raise ConfigError(
+            f"config key 'multipass.sub_sweeps': {mp['sub_sweeps']} needs multipass.schedule parallel "
+            "(the sequential sweep runs on across chunks): use 1"
         )
 
 
@@ -425,7 +432,7 @@ class StylizeParams:
     early_stop_tol: float  #: relative loss change that stops early; 0 = never
     early_stop_window: int  #: iterations between early-stop checks
     init: str  #: ``content`` | ``noise``
-    batch_size: int  #: frames optimised together in round 0 (not in the per-frame cache key)
+    batch_size: int  #: frames optimised together (round 0, parallel multipass; not in the cache key)
     scales: tuple[float, ...]  #: coarse-to-fine scales, ascending, the last 1
     brushstroke: BrushstrokeParams  #: the brushstroke method's stroke stage
 
@@ -442,6 +449,7 @@ class MultipassParams:
     offsets: tuple[int, ...] | None  #: offsets of the temporal loss; ``None``: all flow offsets
     schedule: str  #: ``sequential`` | ``parallel`` (:func:`iovst.chunks.multipass_neighbor_round`)
     overlap: int  #: parallel: frames of the lead / cross-fade (:func:`iovst.chunks.multipass_lead`)
+    sub_sweeps: int  #: parallel: lockstep sweeps per chunk (:func:`iovst.chunks.multipass_sweeps`)
 
 
 @dataclass(frozen=True)

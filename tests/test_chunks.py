@@ -12,6 +12,8 @@ from iovst.chunks import (
     multipass_lead,
     multipass_neighbor_round,
     multipass_neighbors,
+    multipass_sub_chunks,
+    multipass_sweeps,
     n_chunks,
     pair_chunks_into,
 )
@@ -109,3 +111,45 @@ def test_sequential_inputs_are_unchanged():
         q, nb, pairs, lt = multipass_inputs(k, p, 4, 23, 10, "sequential", 8)
         assert (q, nb, pairs) == (p, multipass_neighbors(k, p, 4, 6, 10), pair_chunks_into(k, 4, 10))
         assert lt == range(k, k + 1)
+
+
+@pytest.mark.parametrize("sub_sweeps", [1, 2, 3, 7])  # 7 > the last chunk's 3 frames (n_frames 23)
+@pytest.mark.parametrize("overlap", [0, 1, 2, 9])
+@pytest.mark.parametrize("n_frames", [23, 25])
+def test_sub_sweeps_split_chunks_and_need_no_further_inputs(sub_sweeps, overlap, n_frames):
+    """Sub-chunks tile the chunk in near-equal parts; each sweep's lead lies in one sub-chunk (so at
+    most one cross-fade per frame), the sub-chunks' leads inside the chunk; the job's inputs
+    computed without sub_sweeps hold every frame its sweeps reach; sub_sweeps 1 is the chunk's
+    sweep and the next chunk's lead, as before."""
+    c, max_offset = 5, 3
+    n = n_chunks(n_frames, c)
+    subs = {k: multipass_sub_chunks(k, c, n_frames, sub_sweeps) for k in range(n)}
+    for k in range(n):
+        frames = range(k * c, min((k + 1) * c, n_frames))
+        assert [i for s in subs[k] for i in s] == list(frames)
+        assert max(map(len, subs[k])) - min(map(len, subs[k])) <= 1 and len(subs[k]) == min(sub_sweeps, len(frames))
+        for p in (1, 2):
+            sweeps = multipass_sweeps(k, p, c, n_frames, overlap, sub_sweeps)
+            leads = [lead for _, lead in sweeps if lead]
+            assert all(any(set(lead) <= set(s) for ks in subs.values() for s in ks) for lead in leads)
+            inside = [lead for lead in leads if lead[0] in frames]
+            assert all(set(lead) <= set(frames) for lead in inside)
+            assert len({i for lead in inside for i in lead}) == sum(map(len, inside))  # one fade per frame
+            # every frame of the chunk is swept by exactly one sweep (outside its lead)
+            own = sorted(i for span, lead in sweeps for i in span if i not in lead)
+            assert own == list(frames)
+            _, nb, pairs, lt = multipass_inputs(k, p, c, n_frames, max_offset, "parallel", overlap)
+            swept = {i for span, _ in sweeps for i in span}
+            step = -1 if p == 1 else 1
+            targets = {i + step * m for i in swept for m in range(1, max_offset + 1)} & set(range(n_frames))
+            assert {chunk_of(j, c) for j in swept | targets} - {k} <= set(nb)
+            assert {chunk_of(min(i, j), c) for i in swept for j in targets if abs(i - j) <= max_offset} <= set(pairs)
+            assert {chunk_of(i, c) for i in swept} <= set(lt)
+            if sub_sweeps == 1:
+                partner = k + 1 if p == 1 else k - 1
+                lead = multipass_lead(k, p, c, n_frames, overlap)
+                span = range(min(lead.start, frames.start), max(lead.stop, frames.stop)) if lead else frames
+                expect = [(span, lead)] + (
+                    [(multipass_lead(partner, p, c, n_frames, overlap),) * 2] if 0 <= partner < n else []
+                )
+                assert sweeps == expect

@@ -233,6 +233,25 @@ def test_schedule_changes_the_multipass_params_only():
     assert config.stage_params(seq, "stylize") == config.stage_params(par, "stylize")
 
 
+def test_sub_sweeps_need_the_parallel_schedule_and_are_in_the_cache_key():
+    for schedule in ("sequential", None):  # given, or the default
+        mp = {"sub_sweeps": 2} if schedule is None else {"sub_sweeps": 2, "schedule": schedule}
+        with pytest.raises(ConfigError) as exc:
+            config.validate(config.deep_merge(BASE, {"multipass": mp}))
+        msg = str(exc.value)
+        assert (
+            msg.startswith("config key 'multipass.sub_sweeps': 2 needs multipass.schedule parallel") and "\n" not in msg
+        )
+    with pytest.raises(ConfigError, match="multipass.sub_sweeps"):
+        config.validate(config.deep_merge(BASE, {"multipass": {"sub_sweeps": 0, "schedule": "parallel"}}))
+    par = lambda **mp: config.validate(config.deep_merge(BASE, {"multipass": {"schedule": "parallel", **mp}}))  # noqa: E731
+    key = lambda cfg: config.result_params(config.stage_params(cfg, "multipass"))  # noqa: E731
+    assert par()["multipass"]["sub_sweeps"] == 1
+    assert key(par(sub_sweeps=2)) != key(par())  # changes results: in the per-frame cache key
+    batched = config.deep_merge(par(), {"stylize": {"batch_size": 4}})
+    assert key(config.validate(batched)) == key(par())  # the lockstep batches do not
+
+
 def test_parallel_schedule_with_brushstrokes_is_refused_in_one_line():
     cfg = config.deep_merge(BASE, {"multipass": {"schedule": "parallel"}, "stylize": {"method": "brushstroke"}})
     with pytest.raises(ConfigError) as exc:

@@ -4,8 +4,8 @@ A stylizer is built once per job (VGG-19, style targets) by :func:`load_stylizer
 
 * stylises round 0 of one chunk (:meth:`Stylizer.stylize_chunk`), reusing frames from the
   per-frame cache;
-* refines a frame at pixel level from a start image with optional temporal terms
-  (:meth:`Stylizer.refine`, the multipass rounds);
+* refines a batch of frames at pixel level, each from its start image with optional temporal
+  terms (:meth:`Stylizer.refine`, the multipass rounds);
 * reports its loss terms at iteration 0 (:meth:`Stylizer.report`, ``--report-losses``).
 
 :class:`GatysStylizer` stylises every frame on its own. :class:`BrushStylizer` paints the chunk's
@@ -119,10 +119,12 @@ class Stylizer(Protocol):
         iterations: int,
         temporal: Sequence[TemporalTerm] = (),
         temporal_weight: float = 0.0,
-        seed: int = 0,
+        seeds: Sequence[int],
     ) -> torch.Tensor:
-        """Pixel-level optimisation of ``content`` ``(1, 3, H, W)`` from ``init`` (``None``: the
-        configured init); ``(1, 3, H, W)`` fp32 in [0, 1]."""
+        """Pixel-level optimisation of ``B`` frames ``content`` ``(B, 3, H, W)``, each on its own,
+        from ``init`` ``(B, 3, H, W)`` (``None``: the configured init) with per-frame ``temporal``
+        terms (:meth:`iovst.style.gatys.Gatys.optimize_batch`) and one seed each; ``(B, 3, H, W)``
+        fp32 in [0, 1]."""
 
     def report(self, frame: np.ndarray, *, seed: int) -> str:
         """Table of the loss terms at iteration 0 for ``frame`` ``(H, W, 3)`` float32."""
@@ -176,16 +178,16 @@ class GatysStylizer:
         iterations: int,
         temporal: Sequence[TemporalTerm] = (),
         temporal_weight: float = 0.0,
-        seed: int = 0,
+        seeds: Sequence[int],
     ) -> torch.Tensor:
-        return self.model.optimize(
+        return self.model.optimize_batch(
             content,
             targets=self.targets,
             init=init,
             iterations=iterations,
             temporal=temporal,
             temporal_weight=temporal_weight,
-            seed=seed,
+            seeds=seeds,
         )
 
     def stylize_chunk(
