@@ -108,9 +108,19 @@ def _last_round_frames(results: Path) -> dict[int, np.ndarray]:
     return dict(_frames_in_order(layout.existing("round", "clip", "style", rounds[-1], "*")))
 
 
-def content_to(cfg: dict[str, Any], frames: list[tuple[int, np.ndarray]], targets: dict[int, np.ndarray]) -> float:
+def content_to(model: Any, frames: list[tuple[int, np.ndarray]], targets: dict[int, np.ndarray]) -> float:
     """Mean content loss (the stylize stage's relative relu4_2 error) of ``frames`` against
-    ``targets`` (same indices) instead of the source frames."""
+    ``targets`` (same indices) instead of the source frames; ``model``: :func:`content_model`."""
+    g, style = model
+    return float(
+        np.mean(
+            [g.loss_terms(to_tensor(x), to_tensor(targets[i]), style, weighted=False)["content"] for i, x in frames]
+        )
+    )
+
+
+def content_model(cfg: dict[str, Any], hw: tuple[int, int]) -> tuple[Any, Any]:
+    """``(Gatys model, style targets)`` of the run's weights and style, built once per benchmark."""
     import torch
 
     from iovst.config import section_params
@@ -119,12 +129,7 @@ def content_to(cfg: dict[str, Any], frames: list[tuple[int, np.ndarray]], target
 
     g = Gatys(params=section_params("stylize", {}), device=torch.device("cpu"), weights=cfg["model"]["weights"], seed=0)
     styles = [read_image(p) for p in cfg["styles"]["style"]["images"]]
-    style = g.style_targets(styles, None, frame_hw=frames[0][1].shape[:2])
-    return float(
-        np.mean(
-            [g.loss_terms(to_tensor(x), to_tensor(targets[i]), style, weighted=False)["content"] for i, x in frames]
-        )
-    )
+    return g, g.style_targets(styles, None, frame_hw=hw)
 
 
 def paintings(layout: Layout) -> dict[int, np.ndarray]:
@@ -152,6 +157,7 @@ def measure(cfg: dict[str, Any], passes: int, compare: Path | None = None) -> di
         refs["painting"] = paintings(layout)
     if compare is not None:
         refs["gatys"] = _last_round_frames(compare / "results")
+    model = content_model(cfg, src_first.shape[:2]) if refs else None
     rows = []
     with FlowStore(flow_paths) as flows, MaskStore(mask_paths) as masks:
         e_src = warping_error(source_frames(frames_dir, n), flows, masks)
@@ -170,7 +176,7 @@ def measure(cfg: dict[str, Any], passes: int, compare: Path | None = None) -> di
                     "ewarp": warping_error(iter(frames), flows, masks),
                     **losses,
                     "contrast": contrast(frames[0][1], frames[-1][1]) / contrast(src_first, src_last),
-                    **{f"content_to_{k}": content_to(cfg, frames, v) for k, v in refs.items()},
+                    **{f"content_to_{k}": content_to(model, frames, v) for k, v in refs.items()},
                 }
             )
     first, last = rows[0], rows[-1]
